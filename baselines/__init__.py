@@ -1,0 +1,1 @@
+"""Unlearning baselines; every module here is itself a valid submission (one `unlearn`)."""

@@ -1,0 +1,5 @@
+"""Split manifests (Parquet), one per shipped competition; see harness.manifest."""
+
+from pathlib import Path
+
+MANIFEST_DIR = Path(__file__).resolve().parent
