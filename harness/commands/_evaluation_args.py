@@ -1,0 +1,48 @@
+"""Arguments shared by the commands that evaluate submissions (run, check, reproduce)."""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from harness.parallel import BACKENDS
+
+SANDBOXES = ("auto", "docker", "bwrap", "none")
+DEFAULT_COMPETITION = "digits"
+
+
+def add_competition_arguments(parser: argparse.ArgumentParser, *, n_models_help: str = "N: models of each kind (default: the competition's)") -> None:
+    parser.add_argument("--competition", default=DEFAULT_COMPETITION, metavar="NAME|PATH",
+                        help=f"a shipped competition or a TOML file (default {DEFAULT_COMPETITION}, needs no download)")
+    parser.add_argument("--n-models", type=int, metavar="N", help=n_models_help)
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="where local datasets live (or $UNLEARN_HARNESS_DATA)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="retrain pool cache (default $XDG_CACHE_HOME/unlearning-harness)")
+
+
+def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
+                        help="isolation for the submission: docker if an engine answers, else bwrap (default auto)")
+    parser.add_argument("--docker-runtime", metavar="RUNTIME", help="Docker runtime for the sandbox, e.g. runsc (gVisor)")
+    parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:K, or auto (cuda when available)")
+    parser.add_argument("--jobs", type=int, default=1, metavar="J", help="parallel workers (models trained, sandboxes run)")
+    parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the work items (default loky)")
+    parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler or Ray cluster address")
+    verbosity = parser.add_mutually_exclusive_group()
+    verbosity.add_argument("--quiet", action="store_true", help="no progress bars; only the result")
+    verbosity.add_argument("--verbose", action="store_true", help="progress bars even off a terminal, and step-by-step logs")
+
+
+def apply_verbosity(args: argparse.Namespace) -> None:
+    import logging
+
+    from harness.progress import set_progress
+
+    set_progress(False if args.quiet else True if args.verbose else None)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+
+
+def resolve_device(name: str) -> str:
+    """'auto' becomes cuda when a GPU is visible; an unavailable device is a usage error."""
+    from harness.devices import resolve_device as resolve
+
+    return str(resolve(name))

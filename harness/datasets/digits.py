@@ -1,0 +1,49 @@
+"""scikit-learn's bundled 8x8 handwritten digits (1,797 images, 10 classes): no download, no files.
+
+Images are scaled from 0..16 to [0, 1] and given as [N, 1, 8, 8]. The split is a seeded
+permutation of all examples into train/val/test by the competition's fractions; within each split
+examples keep the dataset's order.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Mapping
+
+import numpy as np
+import torch
+
+from harness.competition import SplitSettings
+from harness.datasets.base import Examples, SplitAssignment, fraction_sizes, md5_rows
+
+
+def read_examples(location: Path | None = None, *, expected_md5: Mapping[str, str] | None = None) -> Examples:
+    """All 1,797 digits in scikit-learn's order (`location` and `expected_md5` are not used)."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    pixels = np.asarray(bunch.data, dtype="<f8")  # 0..16 intensities, [N, 64]
+    labels = np.asarray(bunch.target, dtype=np.int64)
+    images = torch.from_numpy((pixels / 16.0).astype(np.float32)).reshape(-1, 1, 8, 8)
+    n = len(labels)
+    return Examples(
+        ids=np.array([f"digit-{index:04d}" for index in range(n)], dtype=str),
+        labels=labels,
+        groups=None,
+        origin=np.full(n, "all", dtype=str),
+        content_md5=md5_rows(pixels),
+        images=images.contiguous(),
+    )
+
+
+def assign_splits(examples: Examples, settings: SplitSettings) -> SplitAssignment:
+    """Seeded permutation cut into train/val/test; each part back in dataset order."""
+    permutation = np.random.default_rng(settings.seed).permutation(len(examples))
+    n_train, n_val, _ = fraction_sizes(len(examples), [settings.train, settings.val, settings.test])
+    return SplitAssignment.from_parts(
+        [
+            ("train", np.sort(permutation[:n_train])),
+            ("val", np.sort(permutation[n_train : n_train + n_val])),
+            ("test", np.sort(permutation[n_train + n_val :])),
+        ]
+    )

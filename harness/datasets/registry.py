@@ -1,0 +1,31 @@
+"""What each dataset is, without importing torch: competitions validate against this table.
+
+The loaders themselves live in one module per dataset (harness.datasets.<name>) and are imported
+only when data is actually loaded.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class DatasetInfo:
+    name: str
+    module: str  # harness.datasets.<module> provides read_examples() and assign_splits()
+    num_classes: int
+    in_channels: int
+    has_groups: bool
+    needs_files: bool  # False when the data ships with an installed package (no data_dir needed)
+    # The [split] fractions this dataset reads; they must add up to 1 (see each module's assign_splits).
+    split_keys: tuple[str, ...] = ("train", "val", "test")
+
+
+DATASETS: dict[str, DatasetInfo] = {
+    "digits": DatasetInfo("digits", "digits", num_classes=10, in_channels=1, has_groups=False, needs_files=False),
+    "cifar10": DatasetInfo(
+        "cifar10", "cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=True,
+        split_keys=("val", "test"),  # fractions of the official 10k test images; train is the official 50k
+    ),
+    "surf": DatasetInfo("surf", "surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True),
+}

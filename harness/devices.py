@@ -1,0 +1,71 @@
+"""Device selection and the human-readable device description that retrain timings are keyed by.
+
+Two runs are comparable in time only on the same description: the CPU model and the torch thread
+count for CPU runs, the GPU name for CUDA runs.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+from functools import lru_cache
+
+import torch
+
+from harness.errors import HarnessError
+
+
+def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
+    """"cpu", "cuda", "cuda:N" or "auto" (a GPU when one is visible) -> torch.device, checked."""
+    if isinstance(spec, torch.device):
+        spec = str(spec)
+    spec = (spec or "cpu").strip().lower()
+    if spec == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        device = torch.device(spec)
+    except RuntimeError:
+        raise HarnessError(f"unknown device {spec!r}; use cpu, cuda, cuda:N or auto") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise HarnessError(f"device {spec!r} asked for, but no CUDA GPU is visible; use --device cpu")
+        if device.index is not None and device.index >= count:
+            raise HarnessError(f"device {spec!r} asked for, but only {count} CUDA GPU(s) are visible (cuda:0..cuda:{count - 1})")
+    elif device.type != "cpu":
+        raise HarnessError(f"unsupported device {spec!r}; use cpu, cuda, cuda:N or auto")
+    return device
+
+
+def usable_cores() -> int:
+    """CPU cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def threads_per_worker(jobs: int) -> int:
+    """torch threads for each of `jobs` parallel workers so that together they fill the cores once."""
+    return max(1, usable_cores() // max(1, jobs))
+
+
+@lru_cache(maxsize=1)
+def cpu_model() -> str:
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            for line in handle:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine() or "unknown CPU"
+
+
+def describe_device(device: str | torch.device, threads: int | None = None) -> str:
+    """E.g. "cpu: Intel(R) Xeon(R) Processor, 1 torch thread" or "cuda: NVIDIA H100 80GB HBM3"."""
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return f"cuda: {torch.cuda.get_device_name(device)}"
+    threads = torch.get_num_threads() if threads is None else threads
+    return f"cpu: {cpu_model()}, {threads} torch thread{'s' if threads != 1 else ''}"

@@ -1,0 +1,120 @@
+"""Independent work items through joblib: local processes, Dask, or Ray; never a home-made scheduler.
+
+Every work item in the harness (train retrained model k, run unlearning seeds, evaluate model k) is
+idempotent and writes its own result atomically, so any engine may run, retry or lose them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from typing import Callable, Iterator, Sequence, TypeVar
+
+import joblib
+
+from harness.errors import HarnessError
+from harness.progress import progress
+
+T = TypeVar("T")
+
+BACKENDS = ("loky", "dask", "ray")
+
+
+@contextlib.contextmanager
+def execution_backend(backend: str = "loky", *, jobs: int = 1, scheduler: str | None = None) -> Iterator[int]:
+    """Configure joblib for `backend` and yield the number of parallel workers to use.
+
+    loky: local processes. dask: a dask.distributed scheduler at `scheduler` (or a LocalCluster
+    with `jobs` single-threaded workers when none is given). ray: Ray's joblib backend (an existing
+    cluster at `scheduler`, else a local one).
+    """
+    if backend not in BACKENDS:
+        raise HarnessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    if backend == "loky":
+        if scheduler:
+            raise HarnessError("--scheduler applies to --backend dask or ray, not loky")
+        with joblib.parallel_config(backend="loky", n_jobs=jobs):
+            yield jobs
+        return
+    if backend == "dask":
+        with _dask_client(jobs, scheduler) as workers, joblib.parallel_config(backend="dask", n_jobs=workers):
+            yield workers
+        return
+    with _ray_runtime(scheduler) as workers, joblib.parallel_config(backend="ray", n_jobs=workers):
+        yield workers
+
+
+@contextlib.contextmanager
+def _dask_client(jobs: int, scheduler: str | None) -> Iterator[int]:
+    try:
+        from dask.distributed import Client, LocalCluster
+    except ImportError:
+        raise HarnessError("--backend dask needs dask.distributed: pip install 'unlearning-harness[dask]'") from None
+    if scheduler:
+        with Client(scheduler) as client:
+            yield max(1, len(client.scheduler_info().get("workers", {})))
+        return
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+        with Client(cluster):
+            yield jobs
+
+
+@contextlib.contextmanager
+def _ray_runtime(scheduler: str | None) -> Iterator[int]:
+    try:
+        import ray
+        from ray.util.joblib import register_ray
+    except ImportError:
+        raise HarnessError("--backend ray needs Ray: pip install 'unlearning-harness[ray]'") from None
+    register_ray()
+    started = not ray.is_initialized()
+    if started:
+        ray.init(address=scheduler, include_dashboard=False, log_to_driver=False)
+    try:
+        yield max(1, int(ray.cluster_resources().get("CPU", 1)))
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: str = "task") -> list[T]:
+    """Run zero-argument callables under the configured joblib backend, in order of `tasks`.
+
+    One task runs inline (no worker start-up cost and easier debugging).
+    """
+    if not tasks:
+        return []
+    if jobs <= 1 or len(tasks) == 1:
+        return [task() for task in progress(tasks, desc=desc, unit=unit)]
+    results: list[T | None] = [None] * len(tasks)
+    calls = (joblib.delayed(_indexed)(index, task) for index, task in enumerate(tasks))
+    runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")
+    for index, result in progress(runner(calls), total=len(tasks), desc=desc, unit=unit):
+        results[index] = result
+    return results  # type: ignore[return-value]
+
+
+def _indexed(index: int, task: Callable[[], T]) -> tuple[int, T]:
+    return index, task()
+
+
+def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:
+    """Contiguous, nearly equal chunks (none empty) preserving order."""
+    parts = max(1, min(parts, len(items)))
+    size, extra = divmod(len(items), parts)
+    chunks, start = [], 0
+    for part in range(parts):
+        end = start + size + (1 if part < extra else 0)
+        chunks.append(list(items[start:end]))
+        start = end
+    return chunks
+
+
+def worker_devices(device: str, n_workers: int) -> list[str]:
+    """One GPU per worker when several are visible; otherwise every worker shares `device`."""
+    if device.startswith("cuda") and device == "cuda":
+        import torch
+
+        count = torch.cuda.device_count()
+        if count > 1:
+            return [f"cuda:{index % count}" for index in range(n_workers)]
+    return [device] * n_workers

@@ -1,0 +1,292 @@
+"""The flow of one evaluation (DESIGN.md): for every phase of the competition,
+retrain pool -> sandboxed unlearning runs -> trusted evaluation of the returned models ->
+outputs.parquet -> scoring -> score.json and report.html.
+
+Every step is an idempotent work item that persists its result atomically under
+`<out>/work/`, so a run killed at any moment resumes where it stopped when re-run with the
+same arguments, and reaches the same figures.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from harness.competition import Competition
+from harness.errors import HarnessError
+from harness.outputs import LOGS_DIR, ModelRecord, OutputsMetadata, RunOutputs, atomic_write_text, phase_directory
+from harness.parallel import execution_backend, run_tasks, split_evenly, worker_devices
+from harness.score_record import ScoreResult, ScoringOptions, describe_environment, write_phase_results
+from harness.submission_files import submission_sha256
+
+# Unlearning run k gets seed UNLEARN_SEED_BASE + k: disjoint from the pool's training seeds,
+# and the same for every submission so that runs are comparable and reproducible.
+UNLEARN_SEED_BASE = 1_000_000
+WORK_DIR = "work"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """Everything `unlearn-harness run` decides besides the submission itself."""
+
+    competition: Competition
+    n_models: int
+    out_dir: Path
+    sandbox: str = "auto"
+    device: str = "cpu"
+    jobs: int = 1
+    backend: str = "loky"
+    scheduler: str | None = None
+    cache_dir: Path | None = None
+    data_dir: Path | None = None
+    docker_runtime: str | None = None
+    phases: tuple[str, ...] | None = None  # None: every phase of the competition
+    report: bool = True
+    progress: bool = True
+    scoring: ScoringOptions = field(default_factory=ScoringOptions)
+
+    def __post_init__(self) -> None:
+        if self.n_models < 2:
+            raise HarnessError(f"--n-models must be at least 2 (the metric compares populations), got {self.n_models}")
+        if self.jobs < 1:
+            raise HarnessError(f"--jobs must be at least 1, got {self.jobs}")
+
+
+@dataclass(frozen=True)
+class PhaseResult:
+    phase: str
+    directory: Path
+    result: ScoreResult
+
+
+def evaluate_submission(submission: Path, settings: RunSettings) -> list[PhaseResult]:
+    """Evaluate `submission` on every requested phase; the first phase is the public one."""
+    submission = Path(submission).resolve()
+    if not submission.exists():
+        raise HarnessError(f"submission {submission} does not exist")
+    all_phases = tuple(settings.competition.phase_names)
+    phases = settings.phases or all_phases
+    for phase in phases:
+        settings.competition.phase(phase)  # raises a ConfigError naming the valid phases
+    _claim_output_folder(submission, settings)
+    return [_evaluate_phase(submission, settings, phase, all_phases) for phase in phases]
+
+
+def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_phases: tuple[str, ...]) -> PhaseResult:
+    # torch-heavy modules load here, not at import, so `unlearn-harness score` stays torch-free.
+    from harness.datasets import load_data
+    from harness.pool import ensure_pool
+
+    started_at = _now()
+    competition = settings.competition
+    directory = phase_directory(settings.out_dir, phase, all_phases)
+    work = settings.out_dir / WORK_DIR / phase
+    pool = ensure_pool(
+        competition,
+        settings.n_models,
+        phase=phase,
+        cache_dir=settings.cache_dir,
+        jobs=settings.jobs,
+        device=settings.device,
+        data_dir=settings.data_dir,
+        progress=settings.progress,
+    )
+    data = load_data(competition, phase=phase, data_dir=settings.data_dir)
+    budget = competition.time_cutoff * pool.reference_retrain_seconds
+    outcomes = _run_unlearning(submission, settings, pool, data, work, budget)
+    unlearned = _evaluate_unlearned(outcomes, settings, data, work)
+    retrained = [_retrained_record(record) for record in pool.retrained]
+    sandbox = _sandbox_summary(outcomes, settings.sandbox)
+    metadata = OutputsMetadata(
+        competition=competition.name,
+        forget_ids=tuple(str(i) for i in pool.forget_ids),
+        n_models=settings.n_models,
+        time_cutoff=competition.time_cutoff,
+        phase=phase,
+        phases=all_phases,
+        retrain_seconds_per_model=pool.reference_retrain_seconds,
+        retrain_device=pool.reference_device,
+        unlearn_seconds_per_model=_unlearn_seconds_per_model(outcomes),
+        unlearn_device=settings.device,
+        sandbox=sandbox,
+        submission={"path": str(submission), "name": submission.stem, "sha256": submission_sha256(submission)},
+        failure=_submission_failure(outcomes),
+        environment=describe_environment(pool.reference_device),
+        started_at=started_at,
+        finished_at=_now(),
+        extra={"pool": str(pool.path), "per_run_budget_seconds": budget},
+    )
+    outputs = RunOutputs.from_records(metadata, unlearned + retrained)
+    result = write_phase_results(directory, outputs, settings.scoring, report=settings.report)
+    return PhaseResult(phase=phase, directory=directory, result=result)
+
+
+# --- sandboxed unlearning ----------------------------------------------------------------------
+def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: Path, budget: float) -> list:
+    """Run the submission once per seed in `jobs` sandboxes, each on a contiguous chunk of seeds."""
+    from harness.sandbox import UnlearningJob
+
+    competition = settings.competition
+    seeds = [UNLEARN_SEED_BASE + index for index in range(settings.n_models)]
+    with execution_backend(settings.backend, jobs=settings.jobs, scheduler=settings.scheduler) as workers:
+        chunks = split_evenly(list(enumerate(seeds)), workers)
+        devices = worker_devices(settings.device, len(chunks))
+        tasks = []
+        for chunk_number, (chunk, device) in enumerate(zip(chunks, devices)):
+            job = UnlearningJob(
+                architecture=competition.architecture,
+                num_classes=competition.num_classes,
+                in_channels=competition.in_channels,
+                original_weights=Path(pool.original_weights_path),
+                retain=data.retain,
+                forget=data.forget,
+                val=data.val,
+                batch_size=competition.batch_size,
+                batch_format=competition.batch_format,
+                seeds=[seed for _, seed in chunk],
+                first_index=chunk[0][0],
+                device=device,
+                per_run_budget_seconds=budget,
+                competition=competition.name,
+                torch_threads=pool.reference_threads,
+            )
+            tasks.append(
+                functools.partial(
+                    _run_sandbox_chunk,
+                    submission,
+                    job,
+                    work / "sandbox" / f"chunk-{chunk_number:03d}",
+                    settings.sandbox,
+                    settings.docker_runtime,
+                    competition.allow_unsandboxed,
+                )
+            )
+        results = run_tasks(tasks, jobs=workers, desc="unlearning (sandbox chunks)", unit="chunk")
+    return sorted((outcome for chunk in results for outcome in chunk), key=lambda outcome: outcome.index)
+
+
+def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, docker_runtime: str | None, allow_unsandboxed: bool) -> list:
+    from harness.sandbox import SandboxLimits, run_submission
+
+    limits = SandboxLimits(docker_runtime=docker_runtime)
+    return run_submission(
+        submission, job, work_dir, backend=backend, limits=limits, allow_unsandboxed=allow_unsandboxed, progress=False
+    )
+
+
+def _unlearn_seconds_per_model(outcomes: list) -> float | None:
+    # Supervisor-measured wall time, never the submission's own report (harness.sandbox).
+    seconds = [outcome.seconds for outcome in outcomes if outcome.seconds is not None]
+    return sum(seconds) / len(seconds) if seconds else None
+
+
+def _submission_failure(outcomes: list) -> dict[str, str] | None:
+    """A failure that hit every run before any model came back (e.g. an import error)."""
+    if outcomes and all(outcome.status != "ok" for outcome in outcomes):
+        kinds = {outcome.status for outcome in outcomes}
+        if len(kinds) == 1:
+            first = outcomes[0]
+            return {"kind": first.status, "message": first.message or first.status}
+    return None
+
+
+def _sandbox_summary(outcomes: list, requested: str) -> dict[str, Any]:
+    backends = sorted({getattr(outcome, "backend", requested) for outcome in outcomes}) or [requested]
+    return {"backend": ",".join(backends), "isolated": "none" not in backends}
+
+
+# --- trusted evaluation ------------------------------------------------------------------------
+def _evaluate_unlearned(outcomes: list, settings: RunSettings, data, work: Path) -> list[ModelRecord]:
+    """Evaluate every returned model on the trusted side; results are cached per model and weights hash."""
+    cache = work / "evaluations"
+    cache.mkdir(parents=True, exist_ok=True)
+    tasks = [
+        functools.partial(_evaluate_one, outcome, settings.competition, data, settings.device, cache)
+        for outcome in outcomes
+    ]
+    with execution_backend(settings.backend, jobs=settings.jobs, scheduler=settings.scheduler) as workers:
+        # Evaluation of small models is faster inline than shipping the data to workers.
+        return run_tasks(tasks, jobs=workers if settings.competition.architecture != "small_cnn" else 1,
+                         desc="evaluating unlearned models", unit="model")
+
+
+def _evaluate_one(outcome, competition: Competition, data, device: str, cache: Path) -> ModelRecord:
+    if outcome.status != "ok":
+        return ModelRecord(kind="unlearned", index=outcome.index, seed=outcome.seed, status=outcome.status,
+                           seconds=outcome.seconds, message=outcome.message)
+    from harness.sandbox import InvalidModel, load_returned_state_dict, weights_sha256
+
+    digest = weights_sha256(outcome.weights_path)
+    cached = cache / f"unlearned-{outcome.index:05d}.json"
+    if cached.exists():
+        stored = json.loads(cached.read_text())
+        if stored.get("weights_sha256") == digest:
+            return ModelRecord(**stored["record"])
+    from harness.evaluation import evaluate_model
+    from harness.models import build_model
+
+    model = build_model(competition.architecture, competition.num_classes, competition.in_channels)
+    try:
+        model.load_state_dict(load_returned_state_dict(outcome.weights_path, model))
+    except InvalidModel as error:
+        return ModelRecord(kind="unlearned", index=outcome.index, seed=outcome.seed, status="invalid_model",
+                           seconds=outcome.seconds, message=str(error))
+    evaluation = evaluate_model(model, data, device=device)
+    record = ModelRecord(
+        kind="unlearned",
+        index=outcome.index,
+        seed=outcome.seed,
+        retain_acc=evaluation.retain_acc,
+        test_acc=evaluation.test_acc,
+        forget_acc=evaluation.forget_acc,
+        seconds=outcome.seconds,
+        forget_confidences=[float(x) for x in evaluation.forget_confidences],
+    )
+    atomic_write_text(cached, json.dumps({"weights_sha256": digest, "record": record.__dict__}))
+    return record
+
+
+def _retrained_record(record) -> ModelRecord:
+    return ModelRecord(
+        kind="retrained",
+        index=record.index,
+        seed=record.seed,
+        retain_acc=record.retain_acc,
+        test_acc=record.test_acc,
+        forget_acc=record.forget_acc,
+        seconds=record.seconds,
+        forget_confidences=record.forget_confidences,
+    )
+
+
+# --- the output folder -------------------------------------------------------------------------
+def _claim_output_folder(submission: Path, settings: RunSettings) -> None:
+    """Refuse to mix the work of different submissions or settings in one output folder."""
+    identity = {
+        "submission_sha256": submission_sha256(submission),
+        "competition": settings.competition.name,
+        "n_models": settings.n_models,
+    }
+    marker = settings.out_dir / WORK_DIR / "run.json"
+    if marker.exists():
+        stored = json.loads(marker.read_text())
+        different = {key: (stored.get(key), value) for key, value in identity.items() if stored.get(key) != value}
+        if different:
+            details = "; ".join(f"{key}: {old!r} there, {new!r} now" for key, (old, new) in different.items())
+            raise HarnessError(
+                f"{settings.out_dir} holds the work of another evaluation ({details}); "
+                "pass another --out, or delete that folder to start over"
+            )
+        return
+    (settings.out_dir / LOGS_DIR).mkdir(parents=True, exist_ok=True)
+    atomic_write_text(marker, json.dumps(identity, indent=2))
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")

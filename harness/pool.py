@@ -1,0 +1,464 @@
+"""The retrain pool: one original model and N models retrained without the forget set, cached.
+
+The pool depends only on the competition phase, never on a submission, so it is built once and
+shared. It is content-addressed by (split manifest checksum, architecture, recipe, base seed): change
+any of them and a new pool folder is used. It is built model by model, each model a work item that
+writes its own files atomically; a killed build resumes with only what is missing, and concurrent
+builders share the work through per-model file locks.
+
+Layout of <cache>/pools/<competition>.<phase>.<key>/:
+    pool.json                      what the pool is (competition, phase, manifest checksum, recipe, ...)
+    original.safetensors           the original model's weights (the sandbox starts from them)
+    records/original.parquet       its evaluation (forget confidences, accuracies, seconds, device)
+    records/retrained-00007.parquet
+    weights/retrained-00007.safetensors   only with keep_weights
+    timings/<hash>.json            retrain times re-measured on other device descriptions
+    locks/                         one lock file per model
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import os
+import statistics
+import time
+from dataclasses import dataclass
+from functools import partial
+from pathlib import Path
+from typing import Any, Iterator
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from harness import __version__
+from harness.cache import atomic_write, atomic_write_text, cache_root, file_lock
+from harness.competition import Competition, load_competition
+from harness.errors import DataError, HarnessError
+
+POOL_FORMAT = 1
+ORIGINAL = "original"
+RETRAINED = "retrained"
+_SEED_STREAMS = {ORIGINAL: 0, RETRAINED: 1}
+
+
+@dataclass(frozen=True)
+class ModelRecord:
+    """What scoring needs from one pool model (accuracies are fractions in [0, 1])."""
+
+    kind: str  # "original" or "retrained"
+    index: int  # 0 for the original; k for retrained model k
+    seed: int
+    forget_confidences: np.ndarray  # float64 [E], forget set in manifest order
+    retain_acc: float
+    test_acc: float
+    forget_acc: float
+    val_acc: float | None
+    seconds: float  # training time
+    device: str  # describe_device() of the device it was trained on, with its torch thread count
+    threads: int
+    best_epoch: int | None
+    weights_path: Path | None  # None unless the weights were kept
+
+
+@dataclass(frozen=True)
+class Pool:
+    """A complete pool, as ensure_pool returns it."""
+
+    path: Path
+    competition: str
+    phase: str
+    manifest_checksum: str
+    original: ModelRecord
+    retrained: list[ModelRecord]  # the first n_models, by index
+    forget_ids: np.ndarray  # str, forget set in manifest order (the columns of the confidences)
+    reference_retrain_seconds: float  # time to retrain one model on reference_device
+    reference_device: str
+    reference_threads: int  # torch threads of the reference timing: run unlearning with the same
+    built_now: int = 0  # models this call trained (0: a complete cache hit)
+
+    @property
+    def original_weights_path(self) -> Path:
+        return self.path / "original.safetensors"
+
+    @property
+    def n_models(self) -> int:
+        return len(self.retrained)
+
+    @property
+    def retrained_confidences(self) -> np.ndarray:
+        """[N, E] float64: row k is retrained model k's forget-set confidences."""
+        return np.stack([record.forget_confidences for record in self.retrained])
+
+
+# ---------------------------------------------------------------------------------------------
+# Seeds and identity
+
+
+def model_seed(competition: Competition, kind: str, index: int = 0) -> int:
+    """The training seed of the original (kind="original") or of retrained model `index`.
+
+    Derived from the competition's base seed through NumPy's SeedSequence, so streams never overlap
+    and model k's seed does not depend on how many models the pool has.
+    """
+    sequence = np.random.SeedSequence([competition.seed, _SEED_STREAMS[kind], index])
+    return int(sequence.generate_state(1, dtype=np.uint32)[0])
+
+
+def pool_identity(competition: Competition, manifest_checksum: str) -> dict[str, Any]:
+    """Everything a pool's models depend on; its hash names the pool folder."""
+    return {
+        "format": POOL_FORMAT,
+        "manifest_checksum": manifest_checksum,
+        "architecture": competition.architecture,
+        "num_classes": competition.num_classes,
+        "in_channels": competition.in_channels,
+        "recipe": competition.recipe.to_dict(),
+        "seed": competition.seed,
+    }
+
+
+def pool_path(competition: Competition, phase: str, manifest_checksum: str, cache_dir: str | Path | None = None) -> Path:
+    identity = json.dumps(pool_identity(competition, manifest_checksum), sort_keys=True)
+    key = hashlib.sha256(identity.encode()).hexdigest()[:16]
+    return cache_root(cache_dir) / "pools" / f"{competition.name}.{phase}.{key}"
+
+
+def _record_path(pool: Path, kind: str, index: int) -> Path:
+    return pool / "records" / (f"{ORIGINAL}.parquet" if kind == ORIGINAL else f"{RETRAINED}-{index:05d}.parquet")
+
+
+def _weights_path(pool: Path, kind: str, index: int) -> Path:
+    return pool / "original.safetensors" if kind == ORIGINAL else pool / "weights" / f"{RETRAINED}-{index:05d}.safetensors"
+
+
+# ---------------------------------------------------------------------------------------------
+# Building
+
+
+@dataclass(frozen=True)
+class ModelTask:
+    """One idempotent work item: train, evaluate and record one pool model. Picklable for joblib."""
+
+    pool: Path
+    competition: Competition
+    phase: str
+    kind: str
+    index: int
+    seed: int
+    device: str
+    threads: int
+    keep_weights: bool
+    data_dir: str | None
+    cache_dir: str | None
+
+    @property
+    def record_path(self) -> Path:
+        return _record_path(self.pool, self.kind, self.index)
+
+    @property
+    def weights_path(self) -> Path:
+        return _weights_path(self.pool, self.kind, self.index)
+
+    def is_done(self) -> bool:
+        # The record is written last, so it marks a finished model; the original also needs its weights.
+        return self.record_path.is_file() and (self.kind != ORIGINAL or self.weights_path.is_file())
+
+
+def run_model_task(task: ModelTask, blocking: bool = False) -> str:
+    """Build one model unless it exists: "built", "cached", or "busy" (another builder holds it)."""
+    if task.is_done():
+        return "cached"
+    lock = task.pool / "locks" / f"{task.record_path.stem}.lock"
+    with file_lock(lock, blocking=blocking) as acquired:
+        if not acquired:
+            return "busy"
+        if task.is_done():  # finished by another builder while we waited
+            return "cached"
+        _build(task)
+    return "built"
+
+
+def _build(task: ModelTask) -> None:
+    import torch
+
+    from harness.devices import describe_device
+    from harness.evaluation import evaluate_model
+    from harness.training import train_model
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
+        trained = train_model(
+            task.competition,
+            data,
+            train_on="all" if task.kind == ORIGINAL else "retain",
+            seed=task.seed,
+            device=task.device,
+            progress=False,
+        )
+        evaluation = evaluate_model(trained.model, data, device=task.device)
+        keep = task.kind == ORIGINAL or task.keep_weights
+        if keep:
+            save_weights(trained.model, task.weights_path)
+        record = ModelRecord(
+            kind=task.kind,
+            index=task.index,
+            seed=task.seed,
+            forget_confidences=evaluation.forget_confidences,
+            retain_acc=evaluation.retain_acc,
+            test_acc=evaluation.test_acc,
+            forget_acc=evaluation.forget_acc,
+            val_acc=evaluation.val_acc,
+            seconds=trained.seconds,
+            device=describe_device(task.device, task.threads),
+            threads=task.threads,
+            best_epoch=trained.best_epoch,
+            weights_path=task.weights_path if keep else None,
+        )
+        write_record(record, task.record_path)
+    finally:
+        torch.set_num_threads(previous_threads)
+
+
+# One worker process builds many models of the same phase: load (and verify) the data once.
+_worker_data_cache: dict[tuple, Any] = {}
+
+
+def _worker_data(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):
+    from harness.datasets import load_data
+
+    key = (competition.fingerprint_json(), phase, data_dir, cache_dir)
+    if key not in _worker_data_cache:
+        _worker_data_cache.clear()
+        _worker_data_cache[key] = load_data(competition, phase, data_dir, cache_dir=cache_dir)
+    return _worker_data_cache[key]
+
+
+def save_weights(model, path: Path) -> None:
+    """The model's state dict as safetensors (contiguous CPU tensors), written atomically."""
+    from safetensors.torch import save_file
+
+    state = {name: tensor.detach().to("cpu").contiguous() for name, tensor in model.state_dict().items()}
+    atomic_write(path, lambda temp: save_file(state, str(temp)))
+
+
+_RECORD_SCHEMA = pa.schema(
+    [
+        ("kind", pa.string()),
+        ("index", pa.int64()),
+        ("seed", pa.int64()),
+        ("forget_confidences", pa.list_(pa.float64())),
+        ("retain_acc", pa.float64()),
+        ("test_acc", pa.float64()),
+        ("forget_acc", pa.float64()),
+        ("val_acc", pa.float64()),
+        ("seconds", pa.float64()),
+        ("device", pa.string()),
+        ("threads", pa.int64()),
+        ("best_epoch", pa.int64()),
+        ("weights", pa.string()),
+    ]
+)
+
+
+def write_record(record: ModelRecord, path: Path) -> None:
+    row = {
+        "kind": [record.kind],
+        "index": [record.index],
+        "seed": [record.seed],
+        "forget_confidences": [np.asarray(record.forget_confidences, dtype=np.float64).tolist()],
+        "retain_acc": [record.retain_acc],
+        "test_acc": [record.test_acc],
+        "forget_acc": [record.forget_acc],
+        "val_acc": [record.val_acc],
+        "seconds": [record.seconds],
+        "device": [record.device],
+        "threads": [record.threads],
+        "best_epoch": [record.best_epoch],
+        "weights": [record.weights_path.name if record.weights_path else None],
+    }
+    table = pa.table(row, schema=_RECORD_SCHEMA)
+    atomic_write(path, lambda temp: pq.write_table(table, temp))
+
+
+def read_record(path: Path) -> ModelRecord:
+    try:
+        row = {name: values[0] for name, values in pq.read_table(path).to_pydict().items()}
+    except (pa.ArrowException, OSError, IndexError, KeyError) as error:
+        raise DataError(f"{path}: unreadable pool record ({error}); delete it and re-run to rebuild that model") from None
+    weights_folder = path.parent.parent if row["kind"] == ORIGINAL else path.parent.parent / "weights"
+    return ModelRecord(
+        kind=row["kind"],
+        index=row["index"],
+        seed=row["seed"],
+        forget_confidences=np.asarray(row["forget_confidences"], dtype=np.float64),
+        retain_acc=row["retain_acc"],
+        test_acc=row["test_acc"],
+        forget_acc=row["forget_acc"],
+        val_acc=row["val_acc"],
+        seconds=row["seconds"],
+        device=row["device"],
+        threads=row["threads"],
+        best_epoch=row["best_epoch"],
+        weights_path=weights_folder / row["weights"] if row["weights"] else None,
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# The public entry point
+
+
+def ensure_pool(
+    competition: Competition | str,
+    n_models: int,
+    *,
+    phase: str = "public",
+    cache_dir: str | os.PathLike | None = None,
+    jobs: int = 1,
+    device: str = "cpu",
+    data_dir: str | os.PathLike | None = None,
+    keep_weights: bool = False,
+    progress: bool = True,
+    threads: int | None = None,
+) -> Pool:
+    """Build what is missing of the pool (the original model and retrained models 0..n_models-1) and return it.
+
+    Models train in parallel through joblib (under whatever joblib backend is configured; loky
+    processes by default), `jobs` at a time with `threads` torch threads each (default cores // jobs).
+    The reference retrain time is keyed by the device description, which includes the CPU thread
+    count; run unlearning with `pool.reference_threads` threads to compare like with like. When the pool's
+    recorded retrain time comes from another device description, one model is retrained here and
+    timed, and that time is stored and used.
+    """
+    from harness.devices import describe_device, resolve_device, threads_per_worker
+    from harness.parallel import worker_devices
+
+    competition = load_competition(competition)
+    competition.phase(phase)
+    if not isinstance(n_models, int) or n_models < 1:
+        raise HarnessError(f"n_models must be a positive integer, got {n_models!r}")
+    if not isinstance(jobs, int) or jobs < 1:
+        raise HarnessError(f"jobs must be a positive integer, got {jobs!r}")
+    if threads is not None and (not isinstance(threads, int) or threads < 1):
+        raise HarnessError(f"threads must be a positive integer, got {threads!r}")
+    device_name = str(resolve_device(device))
+    threads = threads or threads_per_worker(jobs)
+    data_dir = str(data_dir) if data_dir else None
+    cache_dir = str(cache_dir) if cache_dir else None
+
+    manifest = _manifest(competition, phase, data_dir, cache_dir)
+    path = pool_path(competition, phase, manifest.checksum, cache_dir)
+    _write_identity(path, competition, phase, manifest.checksum)
+
+    devices = worker_devices(device_name, jobs)
+    tasks = [
+        ModelTask(path, competition, phase, kind, index, model_seed(competition, kind, index), devices[number % len(devices)], threads, keep_weights, data_dir, cache_dir)
+        for number, (kind, index) in enumerate([(ORIGINAL, 0)] + [(RETRAINED, k) for k in range(n_models)])
+    ]
+    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress)
+
+    original = read_record(_record_path(path, ORIGINAL, 0))
+    retrained = [read_record(task.record_path) for task in tasks[1:]]
+    description = describe_device(device_name, threads)
+    seconds = _reference_seconds(path, retrained, description, tasks[1])
+    return Pool(
+        path=path,
+        competition=competition.name,
+        phase=phase,
+        manifest_checksum=manifest.checksum,
+        original=original,
+        retrained=retrained,
+        forget_ids=manifest.forget_ids,
+        reference_retrain_seconds=seconds,
+        reference_device=description,
+        reference_threads=threads,
+        built_now=built_now,
+    )
+
+
+def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool) -> int:
+    """Run the tasks whose models are missing; returns how many models this call built."""
+    from harness.parallel import run_tasks
+
+    missing = [task for task in tasks if not task.is_done()]
+    if not missing:
+        return 0
+    with _progress_bars(show_progress):
+        outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
+        # Models another builder was training: wait for its lock, then take its result or build it ourselves.
+        busy = [task for task, outcome in zip(missing, outcomes) if outcome == "busy"]
+        outcomes += run_tasks([partial(run_model_task, task, True) for task in busy], jobs=jobs, desc="waiting for other builders", unit="model")
+    return sum(outcome == "built" for outcome in outcomes)
+
+
+@contextlib.contextmanager
+def _progress_bars(show: bool) -> Iterator[None]:
+    """Turn progress bars off for the build when asked, restoring the caller's setting afterwards."""
+    from harness import progress as progress_module
+
+    if show:
+        yield
+        return
+    previous = progress_module._enabled
+    progress_module.set_progress(False)
+    try:
+        yield
+    finally:
+        progress_module.set_progress(previous)
+
+
+def _manifest(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):
+    from harness.datasets import load_data
+    from harness.manifest import find_manifest
+
+    manifest = find_manifest(competition, phase, cache_dir)
+    if manifest is None:
+        load_data(competition, phase, data_dir, cache_dir=cache_dir)  # generates and caches the manifest
+        manifest = find_manifest(competition, phase, cache_dir)
+    return manifest
+
+
+def _write_identity(path: Path, competition: Competition, phase: str, manifest_checksum: str) -> None:
+    identity_file = path / "pool.json"
+    if identity_file.is_file():
+        return
+    identity = pool_identity(competition, manifest_checksum) | {
+        "competition": competition.name,
+        "phase": phase,
+        "created_by": f"unlearning-harness {__version__}",
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
+    atomic_write_text(identity_file, json.dumps(identity, indent=2, sort_keys=True) + "\n")
+
+
+def _reference_seconds(path: Path, retrained: list[ModelRecord], description: str, probe: ModelTask) -> float:
+    """Median retrain time of the pool's models trained on `description`, else a stored or fresh measurement."""
+    same_device = [record.seconds for record in retrained if record.device == description]
+    if same_device:
+        return float(statistics.median(same_device))
+    timing_file = path / "timings" / (hashlib.sha256(description.encode()).hexdigest()[:16] + ".json")
+    if timing_file.is_file():
+        return float(json.loads(timing_file.read_text(encoding="utf-8"))["seconds"])
+    seconds = measure_retrain_seconds(probe)
+    timing = {"device": description, "threads": probe.threads, "seconds": seconds, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model_seed": probe.seed}
+    atomic_write_text(timing_file, json.dumps(timing, indent=2, sort_keys=True) + "\n")
+    return seconds
+
+
+def measure_retrain_seconds(task: ModelTask) -> float:
+    """Train (and throw away) one retrained model on this device, as the pool would, and time it."""
+    import torch
+
+    from harness.training import train_model
+
+    previous_threads = torch.get_num_threads()
+    torch.set_num_threads(task.threads)
+    try:
+        data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
+        return train_model(task.competition, data, train_on="retain", seed=task.seed, device=task.device, progress=False).seconds
+    finally:
+        torch.set_num_threads(previous_threads)

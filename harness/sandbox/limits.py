@@ -1,0 +1,63 @@
+"""Resource limits of a sandbox and the rule that stops a run which clearly exceeds its budget."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, fields
+
+from harness.errors import ConfigError
+
+GiB = 1024**3
+MiB = 1024**2
+
+
+@dataclass(frozen=True)
+class SandboxLimits:
+    """What one sandbox may use, and backend options that shape it.
+
+    Time: a run is stopped (status `timeout`) once it has run longer than
+    `timeout_factor` x the per-run budget + `timeout_grace_seconds`; the clock of the first run
+    starts when the worker signals ready, so importing the submission counts. Without a budget,
+    `max_run_seconds` applies. A run slower than its budget but under this limit completes: the
+    evaluation reports it as over time, the sandbox does not decide that.
+
+    Memory: `memory_bytes` is the worker's data (heap) limit (RLIMIT_DATA: an allocation beyond it
+    fails with MemoryError); the kernel's memory cgroup allows `tmp_bytes` + `memory_headroom_bytes`
+    more, for /tmp, /dev/shm and shared mappings, and kills the worker beyond that.
+    """
+
+    memory_bytes: int = 8 * GiB
+    memory_headroom_bytes: int = 512 * MiB
+    tmp_bytes: int = 1 * GiB  # private /tmp (a tmpfs, counted as memory)
+    output_bytes: int = 2 * GiB  # the one writable folder; checked by the supervisor every second
+    output_files: int = 1000
+    max_file_bytes: int = 4 * GiB  # RLIMIT_FSIZE
+    max_processes: int = 512  # processes and threads (pids cgroup)
+    max_open_files: int = 4096
+    cpus: str | None = None  # a cpuset such as "0-3"; None: every CPU
+    timeout_factor: float = 3.0
+    timeout_grace_seconds: float = 30.0
+    max_run_seconds: float = 6 * 3600.0  # per run when the budget is unknown
+    startup_timeout_seconds: float = 600.0  # until the worker has loaded the job
+    log_head_bytes: int = 64 * 1024  # of each run's stdout/stderr, kept from the start ...
+    log_tail_bytes: int = 64 * 1024  # ... and from the end; the middle is dropped
+    submission_bytes: int = 512 * MiB
+    docker_image: str | None = None  # None: a minimal local image with the host's Python bound read-only
+    docker_runtime: str | None = None  # e.g. "runsc" (gVisor)
+
+    def __post_init__(self) -> None:
+        for field in fields(self):
+            value = getattr(self, field.name)
+            if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
+                raise ConfigError(f"sandbox limit {field.name} must be positive, got {value!r}")
+        if self.timeout_factor < 1:
+            raise ConfigError(f"sandbox limit timeout_factor must be at least 1, got {self.timeout_factor}")
+
+    def run_timeout_seconds(self, per_run_budget_seconds: float | None) -> float:
+        """How long one run may take before the supervisor stops it."""
+        if per_run_budget_seconds is None:
+            return self.max_run_seconds
+        return self.timeout_factor * per_run_budget_seconds + self.timeout_grace_seconds
+
+    @property
+    def cgroup_memory_bytes(self) -> int:
+        return self.memory_bytes + self.tmp_bytes + self.memory_headroom_bytes

@@ -1,0 +1,170 @@
+"""Every baseline is a valid submission: on digits it returns a well-formed, changed model, in both
+batch formats and under a small time budget; SVD class unlearning removes a digit class.
+
+Baselines are loaded from their files, as the sandbox worker loads a submission, and called the way
+the worker calls them: a copy of the original model in train mode, seeded RNGs, the UNLEARN_*
+environment, shuffled retain/forget loaders and an ordered validation loader.
+"""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import random
+from pathlib import Path
+from types import ModuleType
+
+import numpy as np
+import pytest
+import torch
+
+from harness.competition import load_competition
+from harness.data import Split, make_loader
+from harness.datasets import load_data
+from harness.errors import ConfigError
+from harness.submission_kit import accuracy
+from harness.training import train_model
+
+torch.set_num_threads(1)
+
+BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"
+BASELINE_FILES = sorted(path for path in BASELINES_DIR.glob("*.py") if path.name != "__init__.py")
+CLASS_ONLY = {"svd_class_unlearning"}
+RETRAIN = "retrain"  # trains from scratch by design (ten times the budget): tested once, on its own
+SMALL_BUDGET_S = 0.3  # about a tenth of a digits retrain on one core
+
+
+def load_submission(path: Path) -> ModuleType:
+    """Import a submission file by path, as the sandbox worker does (not as a package module)."""
+    spec = importlib.util.spec_from_file_location(f"submission_{path.stem}", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+class Setup:
+    """A competition's data and its original model, trained once per test session."""
+
+    def __init__(self, name: str):
+        self.competition = load_competition(name)
+        self.data = load_data(self.competition)
+        self.original = train_model(self.competition, self.data, train_on="all", seed=0, progress=False).model
+
+    def loaders(self, seed: int, batch_format: str = "tuple"):
+        def loader(split, shuffle):
+            return make_loader(split, self.competition.batch_size, shuffle=shuffle, seed=seed, batch_format=batch_format)
+
+        return loader(self.data.retain, True), loader(self.data.forget, True), loader(self.data.val, False)
+
+    def evaluate(self, split, net) -> float:
+        return accuracy(net, make_loader(split, 256, shuffle=False))
+
+
+@pytest.fixture(scope="module")
+def digits() -> Setup:
+    return Setup("digits")
+
+
+@pytest.fixture(scope="module")
+def digits_class() -> Setup:
+    return Setup("digits-class")
+
+
+def run_baseline(module: ModuleType, setup: Setup, monkeypatch, *, seed: int = 1_000_000, batch_format: str = "tuple", budget: float | None = SMALL_BUDGET_S):
+    """Call `unlearn` as the sandbox worker does; return the resulting model."""
+    monkeypatch.setenv("UNLEARN_SEED", str(seed))
+    monkeypatch.setenv("UNLEARN_NUM_CLASSES", str(setup.competition.num_classes))
+    monkeypatch.setenv("UNLEARN_DEVICE", "cpu")
+    monkeypatch.setenv("UNLEARN_COMPETITION", setup.competition.name)
+    if budget is None:
+        monkeypatch.delenv("UNLEARN_TIME_BUDGET_S", raising=False)
+    else:
+        monkeypatch.setenv("UNLEARN_TIME_BUDGET_S", str(budget))
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+    net = copy.deepcopy(setup.original).train()
+    returned = module.unlearn(net, *setup.loaders(seed, batch_format))
+    return net if returned is None else returned
+
+
+def assert_valid_model(net, original) -> None:
+    """What the trusted side checks before using returned weights: same keys, shapes, dtypes, all finite."""
+    state, reference = net.state_dict(), original.state_dict()
+    assert list(state) == list(reference)
+    for key, value in state.items():
+        assert value.shape == reference[key].shape and value.dtype == reference[key].dtype, key
+        if value.is_floating_point():
+            assert torch.isfinite(value).all(), f"{key} has NaN or inf"
+
+
+def changed_parameters(net, original) -> int:
+    return sum(not torch.equal(a, b) for a, b in zip(net.state_dict().values(), original.state_dict().values()))
+
+
+@pytest.mark.parametrize("path", BASELINE_FILES, ids=lambda path: path.stem)
+def test_baseline_files_document_their_source_and_hyperparameters(path):
+    module = load_submission(path)
+    assert callable(getattr(module, "unlearn", None)), f"{path.name} defines no unlearn()"
+    doc = module.__doc__ or ""
+    assert "Source:" in doc and "Idea:" in doc and "Hyperparameters" in doc, f"{path.name}: docstring lacks source, idea or hyperparameters"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("batch_format", ["tuple", "surf_dict"])
+@pytest.mark.parametrize("path", [p for p in BASELINE_FILES if p.stem not in CLASS_ONLY | {RETRAIN}], ids=lambda path: path.stem)
+def test_baseline_returns_a_valid_changed_model_on_digits(path, batch_format, digits, monkeypatch):
+    net = run_baseline(load_submission(path), digits, monkeypatch, batch_format=batch_format)
+    assert_valid_model(net, digits.original)
+    assert changed_parameters(net, digits.original) > 0, "the model came back unchanged"
+    assert 0.0 <= digits.evaluate(digits.data.test, net) <= 1.0
+
+
+@pytest.mark.slow
+def test_retrain_matches_a_model_trained_without_the_forget_set(digits, monkeypatch):
+    net = run_baseline(load_submission(BASELINES_DIR / f"{RETRAIN}.py"), digits, monkeypatch)
+    assert_valid_model(net, digits.original)
+    assert digits.evaluate(digits.data.test, net) > 0.9
+    # Retrained from fresh weights: far from the original, unlike any fine-tuning of it.
+    with torch.no_grad():
+        distance = sum(float((a - b).abs().sum()) for a, b in zip(net.parameters(), digits.original.parameters()))
+        size = sum(float(b.abs().sum()) for b in digits.original.parameters())
+    assert distance > 0.5 * size
+
+
+def test_retrain_explains_a_missing_competition(digits, monkeypatch):
+    monkeypatch.delenv("UNLEARN_COMPETITION", raising=False)
+    with pytest.raises(ConfigError, match="UNLEARN_COMPETITION"):
+        load_submission(BASELINES_DIR / f"{RETRAIN}.py").unlearn(copy.deepcopy(digits.original), *digits.loaders(0))
+
+
+@pytest.mark.slow
+def test_svd_class_unlearning_forgets_the_digit_class(digits_class, monkeypatch):
+    module = load_submission(BASELINES_DIR / "svd_class_unlearning.py")
+    net = run_baseline(module, digits_class, monkeypatch, budget=None)
+    assert_valid_model(net, digits_class.original)
+    test = digits_class.data.test
+    forgotten = digits_class.competition.forget_class("public")
+    is_forgotten = test.labels == forgotten
+
+    def subset(mask):
+        return Split(test.images[mask], test.labels[mask], test.ids[mask.numpy()])
+
+    def forget_and_retain(model):
+        return (
+            digits_class.evaluate(digits_class.data.forget, model),
+            digits_class.evaluate(subset(is_forgotten), model),
+            digits_class.evaluate(subset(~is_forgotten), model),
+        )
+
+    original_forget, original_test_forgotten, original_test_retained = forget_and_retain(digits_class.original)
+    forget_acc, test_forgotten_acc, test_retained_acc = forget_and_retain(net)
+    assert original_forget > 0.9 and original_test_forgotten > 0.9
+    assert forget_acc < 0.1 and test_forgotten_acc < 0.1
+    assert test_retained_acc > original_test_retained - 0.05
+
+
+def test_svd_class_unlearning_refuses_a_forget_set_that_is_not_a_class(digits, monkeypatch):
+    module = load_submission(BASELINES_DIR / "svd_class_unlearning.py")
+    with pytest.raises(ValueError, match="also occur in the retain set"):
+        run_baseline(module, digits, monkeypatch, budget=None)

@@ -1,0 +1,150 @@
+"""`unlearn-harness leaderboard`: ranking, bootstrap order stability, phases and bad input.
+
+Result folders are synthetic (tests/test_outputs.py), scored and written through the same
+modules as `unlearn-harness run` uses.
+"""
+
+from __future__ import annotations
+
+import csv
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from harness.cli import main as cli
+from harness.leaderboard import build_leaderboard, load_phase_result, order_kept, to_markdown
+from harness.score_record import ScoringOptions
+from test_outputs import write_synthetic_result
+
+CSV_CONTRACT = {"rank", "submission", "status", "score", "score_low", "score_high", "forget_quality",
+                "retain_acc_ratio", "test_acc_ratio", "time_fraction"}
+PHASES = ("public", "private")
+# Results only ranked, never bootstrapped, need no extensions.
+_NO_EXTRAS = ScoringOptions(bootstrap=0, calibration_splits=0)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> dict[str, Path]:
+    """Four submissions on one retrained pool (two phases each): a good, a leaky, a slow and a broken one."""
+    root = tmp_path_factory.mktemp("results")
+    settings = {
+        "good": {"seed": 1},
+        "leaky": {"seed": 2, "leak": 4.0, "n_leaky": 15},
+        "slow": {"seed": 3, "unlearn_seconds": 4.0},
+        "broken": {"failure": {"kind": "exception", "message": "ZeroDivisionError: division by zero"}},
+    }
+    return {
+        name: write_synthetic_result(root / name, name=name, phases=PHASES, **kwargs)
+        for name, kwargs in settings.items()
+    }
+
+
+def _read_csv(path: Path) -> list[dict[str, str]]:
+    with open(path, newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_ranks_scored_first_then_over_time_then_failed(results, tmp_path: Path, capsys):
+    folders = [str(results[name]) for name in ("broken", "slow", "leaky", "good")]
+    assert cli(["leaderboard", *folders, "--out", str(tmp_path)]) == 0
+    rows = _read_csv(tmp_path / "leaderboard.csv")
+    assert CSV_CONTRACT <= set(rows[0])
+    assert [(row["rank"], row["submission"], row["status"]) for row in rows] == [
+        ("1", "good", "scored"), ("2", "leaky", "scored"), ("3", "slow", "over_time"), ("4", "broken", "failed"),
+    ]
+    good, leaky, slow, broken = rows
+    assert float(good["score_low"]) <= float(good["score"]) <= float(good["score_high"])
+    assert float(good["retain_acc_ratio"]) > 0.9 and float(slow["time_fraction"]) == pytest.approx(0.4)
+    assert slow["score"] == "" and broken["failure"] == "exception: ZeroDivisionError: division by zero"
+    # Same pool, same seed: the stored resamples are paired.
+    assert good["paired_with_next"] == "True" and 0.5 < float(good["order_kept_vs_next"]) <= 1.0
+    markdown = capsys.readouterr().out
+    assert markdown.startswith("# Leaderboard: synthetic, public phase")
+    assert "| 1 | good | scored |" in markdown and "- broken (failed): exception: ZeroDivisionError" in markdown
+    page = (tmp_path / "leaderboard.html").read_text()
+    assert page.count('<img src="data:image/png;base64,') == 1 and "ZeroDivisionError" in page
+
+
+def test_rebootstrapping_from_outputs_matches_the_stored_scores(results, tmp_path: Path):
+    folders = [str(results["leaky"]), str(results["good"])]
+    assert cli(["leaderboard", *folders, "--out", str(tmp_path), "--bootstrap", "30", "--resample", "examples", "--seed", "5"]) == 0
+    rows = _read_csv(tmp_path / "leaderboard.csv")
+    stored = [load_phase_result(results[name]).record for name in ("good", "leaky")]
+    for row, record in zip(rows, stored):
+        assert float(row["score"]) == record["score"]
+        assert float(row["score_low"]) <= record["score"] <= float(row["score_high"])
+    assert rows[0]["paired_with_next"] == "True"
+    assert "30 resamples of examples (seed 5), re-scored from outputs.parquet" in (tmp_path / "leaderboard.html").read_text()
+
+
+def test_the_private_phase_is_ranked_from_its_own_files(results, tmp_path: Path, capsys):
+    folders = [str(results[name]) for name in ("good", "leaky")]
+    assert cli(["leaderboard", *folders, "--phase", "private", "--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out.startswith("# Leaderboard: synthetic, private phase")
+    private = [load_phase_result(results[name], "private").record["score"] for name in ("good", "leaky")]
+    public = [load_phase_result(results[name]).record["score"] for name in ("good", "leaky")]
+    assert [float(row["score"]) for row in _read_csv(tmp_path / "leaderboard.csv")] == private
+    assert private != public  # a different pool and forget set per phase
+
+
+def test_order_kept_counts_paired_and_unpaired_resamples():
+    upper, lower = np.array([3.0, 2.0, 1.0, 2.0]), np.array([1.0, 2.5, 0.0, 2.0])
+    # Paired: resample by resample (wins, loses, wins, ties).
+    assert order_kept(upper, lower, paired=True) == pytest.approx((1 + 0 + 1 + 0.5) / 4)
+    # Unpaired: every pair of samples, ties counting half.
+    brute = np.mean([1.0 if a > b else 0.5 if a == b else 0.0 for a, b in itertools.product(upper, lower)])
+    assert order_kept(upper, lower, paired=False) == pytest.approx(brute)
+    assert order_kept(lower, lower, paired=True) == 0.5
+    # Resamples without a defined score are left out.
+    assert order_kept(np.array([1.0, np.nan]), np.array([0.0, 5.0]), paired=True) == 1.0
+
+
+def test_results_on_different_pools_are_compared_unpaired(results, tmp_path: Path):
+    other_pool = write_synthetic_result(tmp_path / "other", name="other", pool_seed=7, seed=4)
+    board = build_leaderboard([load_phase_result(results["good"]), load_phase_result(other_pool)])
+    assert [row.paired_with_next for row in board.rows] == [False, None]
+    assert "(unpaired)" in to_markdown(board)
+
+
+def test_the_html_links_each_submission_to_its_report(tmp_path: Path):
+    result = write_synthetic_result(tmp_path / "results" / "with-report", name="with-report", options=_NO_EXTRAS, report=True)
+    board_dir = tmp_path / "boards" / "today"
+    assert cli(["leaderboard", str(result), "--out", str(board_dir)]) == 0
+    page = (board_dir / "leaderboard.html").read_text()
+    assert '<a href="../../results/with-report/report.html">with-report</a>' in page
+
+
+def test_equal_scores_share_a_rank(results, tmp_path: Path):
+    twin = write_synthetic_result(tmp_path / "twin", name="twin", seed=1)
+    board = build_leaderboard([load_phase_result(results["good"]), load_phase_result(twin), load_phase_result(results["leaky"])])
+    assert [(row.rank, row.submission) for row in board.rows] == [(1, "good"), (1, "twin"), (3, "leaky")]
+
+
+@pytest.mark.parametrize(
+    "arguments, message",
+    [
+        (["{missing}"], "no such folder"),
+        (["{empty}"], "is not a result folder (no score.json)"),
+        (["{good}", "--phase", "final"], "has no phase 'final'; its phases are public, private"),
+        (["{good}", "{other_competition}"], "different competitions or phases"),
+        (["{good}", "--bootstrap", "-1"], "non-negative"),
+    ],
+)
+def test_bad_input_exits_2_with_one_line(results, tmp_path: Path, capsys, arguments, message):
+    (tmp_path / "empty").mkdir()
+    other = write_synthetic_result(tmp_path / "elsewhere", competition="digits", options=_NO_EXTRAS)
+    paths = {"missing": tmp_path / "missing", "empty": tmp_path / "empty", "good": results["good"], "other_competition": other}
+    filled = [argument.format(**paths) for argument in arguments]
+    assert cli(["leaderboard", *filled, "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "board").exists()
+
+
+def test_bootstrap_needs_the_stored_outputs(results, tmp_path: Path, capsys):
+    copy = write_synthetic_result(tmp_path / "copy", name="copy", options=_NO_EXTRAS)
+    (copy / "outputs.parquet").unlink()
+    assert cli(["leaderboard", str(copy), "--bootstrap", "5", "--out", str(tmp_path)]) == 2
+    assert "has no outputs.parquet; --bootstrap needs" in capsys.readouterr().err

@@ -1,0 +1,142 @@
+"""End to end: `unlearn-harness run/check/leaderboard` on digits with real sandboxes and real training.
+
+The retrain pool is built once per test session in a temporary cache and shared by every test
+(as it is shared by every submission in real use).
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from harness.cli import main as cli
+
+REPO = Path(__file__).resolve().parents[1]
+FINETUNE = REPO / "baselines" / "finetune.py"
+RANDOM_LABELS = REPO / "baselines" / "random_labels.py"
+N_MODELS = 4
+# Fields whose values depend only on the submission, the seeds and the data: a resumed run must match.
+DETERMINISTIC_FIELDS = (
+    "status", "score", "forget_quality", "retain_acc_unlearned", "retain_acc_retrained", "test_acc_unlearned",
+    "test_acc_retrained", "forget_acc_unlearned", "forget_acc_retrained", "n_models", "competition",
+    "submission_sha256",
+)
+
+
+def _require_bwrap() -> None:
+    probe = subprocess.run(["bwrap", "--ro-bind", "/", "/", "true"], capture_output=True)
+    if probe.returncode != 0:
+        message = f"bubblewrap is not usable here: {probe.stderr.decode().strip()}"
+        if os.environ.get("CI") == "true":
+            pytest.fail(message)
+        pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def cache_dir(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("pool-cache")
+
+
+def _run_args(submission: Path, out: Path, cache: Path, *extra: str) -> list[str]:
+    return ["run", str(submission), "--competition", "digits", "--n-models", str(N_MODELS), "--out", str(out),
+            "--cache-dir", str(cache), "--sandbox", "bwrap", "--jobs", "2", "--quiet", "--bootstrap", "20", *extra]
+
+
+@pytest.fixture(scope="session")
+def finetune_result(cache_dir, tmp_path_factory) -> Path:
+    _require_bwrap()
+    out = tmp_path_factory.mktemp("finetune") / "result"
+    assert cli(_run_args(FINETUNE, out, cache_dir)) == 0
+    return out
+
+
+def test_run_writes_the_output_contract(finetune_result: Path):
+    record = json.loads((finetune_result / "score.json").read_text())
+    assert record["status"] == "scored"
+    assert 0 < record["score"] <= 2
+    for key in ("retain_acc_unlearned", "test_acc_unlearned", "forget_acc_unlearned", "retain_acc_retrained"):
+        assert 0 <= record[key] <= 1
+    assert record["n_models"] == N_MODELS
+    assert record["time_fraction"] == pytest.approx(
+        record["unlearn_seconds_per_model"] / record["retrain_seconds_per_model"])
+    assert record["time_fraction"] <= record["time_cutoff"] == 0.10
+    assert record["failure"] is None
+    assert (finetune_result / "outputs.parquet").stat().st_size > 0
+    assert "<img" in (finetune_result / "report.html").read_text()
+    # The competition declares a private phase too: scored into its own folder.
+    private = json.loads((finetune_result / "phases" / "private" / "score.json").read_text())
+    assert private["phase"] == "private" and private["status"] == "scored"
+
+
+def test_stored_outputs_rescore_to_the_same_figures(finetune_result: Path, capsys):
+    record = json.loads((finetune_result / "score.json").read_text())
+    assert cli(["score", str(finetune_result / "outputs.parquet"), "--json"]) == 0
+    rescored = json.loads(capsys.readouterr().out)
+    for key in ("score", "forget_quality", "retain_acc_unlearned", "test_acc_retrained"):
+        assert rescored[key] == pytest.approx(record[key], abs=1e-12)
+
+
+def test_killed_run_resumes_to_the_same_figures(finetune_result: Path, cache_dir: Path, tmp_path: Path):
+    out = tmp_path / "resumed"
+    command = [sys.executable, "-m", "harness.cli", *_run_args(FINETUNE, out, cache_dir)]
+    process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    # Kill once the first unlearned models exist but before the run can finish.
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and process.poll() is None:
+        if list((out / "work").glob("public/sandbox/*/**/*.safetensors")):
+            break
+        time.sleep(0.05)
+    os.killpg(process.pid, signal.SIGKILL)
+    process.wait()
+    assert not (out / "score.json").exists(), "the run finished before it could be killed"
+    assert cli(_run_args(FINETUNE, out, cache_dir)) == 0
+    resumed = json.loads((out / "score.json").read_text())
+    reference = json.loads((finetune_result / "score.json").read_text())
+    for key in DETERMINISTIC_FIELDS:
+        assert resumed[key] == reference[key], key
+
+
+def test_check_passes_a_valid_submission(cache_dir: Path, capsys):
+    _require_bwrap()
+    code = cli(["check", str(FINETUNE), "--cache-dir", str(cache_dir), "--sandbox", "bwrap", "--quiet"])
+    assert code == 0
+    assert capsys.readouterr().out.startswith("PASS")
+
+
+def test_check_fails_a_raising_submission_with_the_reason(cache_dir: Path, tmp_path: Path, capsys):
+    _require_bwrap()
+    broken = tmp_path / "broken.py"
+    broken.write_text("def unlearn(net, retain, forget, val):\n    raise RuntimeError('deliberate failure')\n")
+    code = cli(["check", str(broken), "--cache-dir", str(cache_dir), "--sandbox", "bwrap", "--quiet"])
+    assert code == 1
+    out = capsys.readouterr().out
+    assert out.startswith("FAIL") and "exception" in out and "deliberate failure" in out
+
+
+def test_leaderboard_ranks_two_baselines_scored_through_dask(finetune_result: Path, cache_dir: Path, tmp_path: Path):
+    pytest.importorskip("dask.distributed")
+    out = tmp_path / "random_labels"
+    code = cli(_run_args(RANDOM_LABELS, out, cache_dir, "--backend", "dask", "--phase", "public"))
+    assert code in (0, 1)
+    board = tmp_path / "board"
+    assert cli(["leaderboard", str(finetune_result), str(out), "--out", str(board), "--bootstrap", "20"]) == 0
+    with open(board / "leaderboard.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert [row["rank"] for row in rows] == ["1", "2"]
+    assert {"rank", "submission", "status", "score", "score_low", "score_high", "forget_quality",
+            "retain_acc_ratio", "test_acc_ratio", "time_fraction"} <= set(rows[0])
+    assert {row["submission"] for row in rows} == {"finetune", "random_labels"}
+
+
+def test_usage_errors_exit_2_with_one_line(capsys):
+    assert cli(["run", str(FINETUNE), "--competition", "no-such-competition"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "no-such-competition" in err and len(err.splitlines()) == 1

@@ -1,0 +1,196 @@
+"""The retrain pool: built model by model, cached, resumable after SIGKILL, safe under concurrent builders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from harness.cli import main as cli_main
+from harness.competition import COMPETITIONS_DIR, load_competition
+from harness.errors import ConfigError, HarnessError
+from harness.pool import ORIGINAL, RETRAINED, ensure_pool, model_seed, pool_path
+
+torch.set_num_threads(1)
+
+
+@pytest.fixture(scope="module")
+def quick_competition(tmp_path_factory) -> Path:
+    """The digits competition with a 2-epoch recipe, so a pool model trains in well under a second."""
+    text = (COMPETITIONS_DIR / "digits.toml").read_text()
+    text = text.replace('name = "digits"', 'name = "digits-quick"').replace("epochs = 12 ", "epochs = 2 ")
+    path = tmp_path_factory.mktemp("competition") / "digits-quick.toml"
+    path.write_text(text)
+    assert load_competition(path).recipe.epochs == 2
+    return path
+
+
+def _pool(competition, cache, n_models, **kwargs):
+    return ensure_pool(competition, n_models, cache_dir=cache, threads=1, progress=False, **kwargs)
+
+
+def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_path):
+    from harness.manifest import find_manifest
+
+    pool = _pool(quick_competition, tmp_path, 3)
+    competition = load_competition(quick_competition)
+    assert pool.built_now == 4 and pool.n_models == 3
+    assert [record.index for record in pool.retrained] == [0, 1, 2]
+    assert pool.original.kind == ORIGINAL and {r.kind for r in pool.retrained} == {RETRAINED}
+    assert pool.original.seed == model_seed(competition, ORIGINAL)
+    assert [r.seed for r in pool.retrained] == [model_seed(competition, RETRAINED, k) for k in range(3)]
+    assert len({pool.original.seed, *(r.seed for r in pool.retrained)}) == 4
+    manifest = find_manifest(competition, "public", tmp_path)
+    assert list(pool.forget_ids) == list(manifest.forget_ids)
+    assert pool.retrained_confidences.shape == (3, len(manifest.forget_ids))
+    assert pool.retrained_confidences.dtype == np.float64
+    assert not np.array_equal(pool.retrained_confidences[0], pool.retrained_confidences[1])
+    for record in [pool.original, *pool.retrained]:
+        assert 0.5 < record.retain_acc <= 1 and 0.5 < record.test_acc <= 1 and 0 <= record.forget_acc <= 1
+        assert record.seconds > 0 and record.threads == 1 and "1 torch thread" in record.device
+    assert pool.reference_retrain_seconds == pytest.approx(float(np.median([r.seconds for r in pool.retrained])))
+    assert pool.reference_threads == 1 and pool.reference_device == pool.retrained[0].device
+    assert json.loads((pool.path / "pool.json").read_text())["manifest_checksum"] == manifest.checksum
+
+
+def test_original_weights_are_safetensors_that_reproduce_its_record(quick_competition, tmp_path):
+    from safetensors.torch import load_file
+
+    from harness.datasets import load_data
+    from harness.evaluation import evaluate_model
+    from harness.models import build_model
+
+    pool = _pool(quick_competition, tmp_path, 1)
+    assert pool.original_weights_path.is_file() and pool.original_weights_path.suffix == ".safetensors"
+    assert pool.retrained[0].weights_path is None  # retrained weights are not kept by default
+    model = build_model("small_cnn", 10, 1)
+    model.load_state_dict(load_file(pool.original_weights_path), strict=True)
+    evaluation = evaluate_model(model, load_data(quick_competition, "public", cache_dir=tmp_path))
+    np.testing.assert_allclose(evaluation.forget_confidences, pool.original.forget_confidences, rtol=0, atol=1e-9)
+    assert evaluation.retain_acc == pool.original.retain_acc
+
+
+def test_a_second_call_is_a_cache_hit_and_a_larger_pool_builds_only_the_rest(quick_competition, tmp_path):
+    first = _pool(quick_competition, tmp_path, 2)
+    again = _pool(quick_competition, tmp_path, 2)
+    assert again.built_now == 0 and again.path == first.path
+    np.testing.assert_array_equal(again.retrained_confidences, first.retrained_confidences)
+    smaller = _pool(quick_competition, tmp_path, 1)
+    assert smaller.built_now == 0 and smaller.n_models == 1
+    larger = _pool(quick_competition, tmp_path, 3, keep_weights=True)
+    assert larger.built_now == 1
+    np.testing.assert_array_equal(larger.retrained_confidences[:2], first.retrained_confidences)
+    assert larger.retrained[2].weights_path.is_file() and larger.retrained[0].weights_path is None
+
+
+def test_the_pool_is_addressed_by_recipe_and_split(quick_competition, tmp_path):
+    import dataclasses
+
+    competition = load_competition(quick_competition)
+    base = pool_path(competition, "public", "sha256:a", tmp_path)
+    assert pool_path(competition, "public", "sha256:b", tmp_path) != base
+    other_recipe = dataclasses.replace(competition, recipe=dataclasses.replace(competition.recipe, lr=0.01))
+    assert pool_path(other_recipe, "public", "sha256:a", tmp_path) != base
+    assert pool_path(dataclasses.replace(competition, seed=1), "public", "sha256:a", tmp_path) != base
+    assert pool_path(dataclasses.replace(competition, n_models=99), "public", "sha256:a", tmp_path) == base
+    assert _pool(quick_competition, tmp_path, 1, phase="private").path != _pool(quick_competition, tmp_path, 1).path
+
+
+def test_another_device_description_re_measures_and_stores_the_time(quick_competition, tmp_path, monkeypatch):
+    import harness.devices
+    import harness.pool
+
+    built = _pool(quick_competition, tmp_path, 2)
+    monkeypatch.setattr(harness.devices, "cpu_model", lambda: "Some Other CPU")
+    moved = _pool(quick_competition, tmp_path, 2)
+    assert moved.built_now == 0
+    assert moved.reference_device.startswith("cpu: Some Other CPU") and moved.reference_device != built.reference_device
+    timings = list((moved.path / "timings").glob("*.json"))
+    assert len(timings) == 1
+    stored = json.loads(timings[0].read_text())
+    assert stored["device"] == moved.reference_device and stored["seconds"] == moved.reference_retrain_seconds > 0
+
+    def must_not_train(task):
+        raise AssertionError("the stored timing should have been used")
+
+    monkeypatch.setattr(harness.pool, "measure_retrain_seconds", must_not_train)
+    assert _pool(quick_competition, tmp_path, 2).reference_retrain_seconds == stored["seconds"]
+
+
+def test_bad_arguments_are_usage_errors(quick_competition, tmp_path):
+    with pytest.raises(HarnessError, match="n_models must be a positive integer"):
+        _pool(quick_competition, tmp_path, 0)
+    with pytest.raises(HarnessError, match="jobs must be a positive integer"):
+        _pool(quick_competition, tmp_path, 1, jobs=0)
+    with pytest.raises(ConfigError, match="has no phase 'final'"):
+        _pool(quick_competition, tmp_path, 1, phase="final")
+
+
+_BUILDER = textwrap.dedent(
+    """
+    import sys, torch
+    torch.set_num_threads(1)
+    from harness.pool import ensure_pool
+    pool = ensure_pool(sys.argv[1], int(sys.argv[2]), cache_dir=sys.argv[3], threads=1, progress=False)
+    print("built", pool.built_now)
+    """
+)
+
+
+def _start_builder(competition: Path, n_models: int, cache: Path) -> subprocess.Popen:
+    env = os.environ | {"UNLEARN_HARNESS_PROGRESS": "0"}
+    return subprocess.Popen([sys.executable, "-c", _BUILDER, str(competition), str(n_models), str(cache)], stdout=subprocess.PIPE, text=True, env=env)
+
+
+@pytest.mark.slow
+def test_a_build_killed_midway_resumes_with_only_what_is_missing(quick_competition, tmp_path):
+    _pool(quick_competition, tmp_path, 1)  # make the manifest and pool folder, so the subprocess starts training at once
+    records = next((tmp_path / "pools").iterdir()) / "records"
+    builder = _start_builder(quick_competition, 8, tmp_path)
+    try:
+        deadline = time.monotonic() + 120
+        while len(list(records.glob("*.parquet"))) < 4 and builder.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert builder.poll() is None, "the build finished before it could be interrupted"
+        builder.send_signal(signal.SIGKILL)
+    finally:
+        builder.kill()
+        builder.wait()
+    done = {path.name: path.read_bytes() for path in records.glob("*.parquet")}
+    assert 4 <= len(done) < 9
+    resumed = _pool(quick_competition, tmp_path, 8)
+    assert resumed.built_now == 9 - len(done)
+    assert all((records / name).read_bytes() == content for name, content in done.items())  # untouched
+    assert not list(records.glob(".*.tmp"))  # no half-written record is ever visible as a record
+
+
+@pytest.mark.slow
+def test_concurrent_builders_share_the_work_and_build_each_model_once(quick_competition, tmp_path):
+    _pool(quick_competition, tmp_path, 1)
+    builders = [_start_builder(quick_competition, 6, tmp_path) for _ in range(2)]
+    outputs = [builder.communicate(timeout=300)[0] for builder in builders]
+    assert all(builder.returncode == 0 for builder in builders), outputs
+    built = [int(output.split()[-1]) for output in outputs]
+    assert sum(built) == 5  # models 1..5: every one built exactly once, by one of the two
+    final = _pool(quick_competition, tmp_path, 6)
+    assert final.built_now == 0 and final.n_models == 6
+
+
+def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_competition, tmp_path, capsys):
+    argv = ["pool", "--competition", str(quick_competition), "--n-models", "2", "--cache-dir", str(tmp_path), "--threads", "1", "--quiet"]
+    assert cli_main(argv) == 0
+    out = capsys.readouterr().out
+    assert f"pool: {tmp_path / 'pools'}" in out
+    assert "the original + 2 retrained (3 built now" in out
+    assert "reference retrain time:" in out and "1 torch thread" in out
+    assert cli_main(argv) == 0
+    assert "(0 built now" in capsys.readouterr().out
