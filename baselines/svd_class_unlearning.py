@@ -145,11 +145,14 @@ def activation_spaces(net: nn.Module, layers: list[nn.Module], images: torch.Ten
 
     spaces = []
     for layer in layers:
-        eigenvalues, eigenvectors = torch.linalg.eigh(grams[layer])
+        # float32 is three times faster than float64 for a 4608-wide layer, and the directions
+        # it gets less exactly are those with the smallest variance, which the importance
+        # scaling nearly discards.
+        eigenvalues, eigenvectors = torch.linalg.eigh(grams[layer].to(torch.float32))
         eigenvalues = eigenvalues.clamp(min=0).flip(0)
         total = eigenvalues.sum()
         share = eigenvalues / total if total > 0 else torch.zeros_like(eigenvalues)
-        spaces.append((eigenvectors.flip(1).to(torch.float32), share.to(torch.float32)))
+        spaces.append((eigenvectors.flip(1), share))
     return spaces
 
 

@@ -47,7 +47,12 @@ DEFAULT_BATCH_SIZE = 64  # for the retain sample when the forget loader has no f
 
 
 def forget_minus_retain_gradient(net, retain, forget, device) -> None:
-    """Leave in .grad the summed gradient of -CE on the forget set plus CE on as many retain examples."""
+    """Leave in .grad the summed gradient of -CE on the forget set plus CE on as many retain examples.
+
+    Computed in eval mode: batch-norm layers use their running statistics, which the forget
+    examples therefore do not update, and a batch of a single example is fine.
+    """
+    net.eval()
     net.zero_grad(set_to_none=True)
     forget_count = 0
     for images, labels in batches(forget, device):
@@ -61,6 +66,7 @@ def forget_minus_retain_gradient(net, retain, forget, device) -> None:
         retain_count += take
         if retain_count >= forget_count:
             break
+    net.train()
 
 
 def reinitialise_largest_gradients(net) -> list[tuple[torch.nn.Parameter, torch.Tensor]]:

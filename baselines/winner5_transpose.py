@@ -10,13 +10,13 @@ Idea: each run draws one approach (from torch's seeded RNG, probability TRANSPOS
     not get that model's prediction ("incorrect direction"); forget examples on which a model
     trained from scratch on the retain set is confident (entropy < ENTROPY_THRESHOLD x ln(classes))
     and wrong get the scratch model's prediction; then train on retain plus these pseudo-labels.
-Hyperparameters (the talk gives none; chosen): both retraining phases use SGD, momentum 0.9,
-weight decay 5e-4 and a cosine schedule. (1): lr 0.05 for TRANSPOSED_EPOCHS 5; kernels that are
-not square are left as they are. (2): the fine-tuned model is the submission's own model after
-FINETUNE_EPOCHS 1 at lr 0.01 (it then continues with the pseudo-labels, so the budget is spent
-once); the scratch model trains SCRATCH_EPOCHS 2 at lr 0.05 from a fresh initialisation; the
-final phase runs PSEUDO_EPOCHS 2 at lr 0.01, each retain batch joined by a batch of pseudo-labelled
-examples in proportion to their number. Under a time budget the phases get FINETUNE_SHARE,
+Hyperparameters (the talk gives none; chosen): every training phase uses the optimizer of the
+starting kit's fine-tuning example (METRIC.md): SGD lr 0.1, momentum 0.9, weight decay 5e-4,
+cosine schedule. (1): TRANSPOSED_EPOCHS 5; kernels that are not square are left as they are.
+(2): the fine-tuned model is the submission's own model after FINETUNE_EPOCHS 1 (it then continues
+with the pseudo-labels, so the budget is spent once); the scratch model trains SCRATCH_EPOCHS 2
+from a fresh initialisation; the final phase runs PSEUDO_EPOCHS 2, each retain batch joined by
+pseudo-labelled examples in proportion to their number (at least one). Under a time budget the phases get FINETUNE_SHARE,
 SCRATCH_SHARE and the rest of the kit's share of it.
 """
 
@@ -43,23 +43,20 @@ from harness.submission_kit import (
 )
 
 TRANSPOSED_PROBABILITY = 0.5
+LEARNING_RATE = 0.1
 MOMENTUM = 0.9
 WEIGHT_DECAY = 5e-4
-TRANSPOSED_LR = 0.05
 TRANSPOSED_EPOCHS = 5
-FINETUNE_LR = 0.01
 FINETUNE_EPOCHS = 1
 FINETUNE_SHARE = 0.3
-SCRATCH_LR = 0.05
 SCRATCH_EPOCHS = 2
 SCRATCH_SHARE = 0.4  # of what is left after fine-tuning
-PSEUDO_LR = 0.01
 PSEUDO_EPOCHS = 2
 ENTROPY_THRESHOLD = 0.25  # as a fraction of the largest possible entropy, ln(classes)
 
 
-def sgd(net, lr):
-    return torch.optim.SGD(net.parameters(), lr=lr, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
+def sgd(net):
+    return torch.optim.SGD(net.parameters(), lr=LEARNING_RATE, momentum=MOMENTUM, weight_decay=WEIGHT_DECAY)
 
 
 def transpose_kernels(net) -> None:
@@ -73,7 +70,7 @@ def transpose_kernels(net) -> None:
 def retrain_from_transposed(net, retain, deadline) -> None:
     transpose_kernels(net)
     train(
-        net, retain, classification_loss(net), sgd(net, TRANSPOSED_LR),
+        net, retain, classification_loss(net), sgd(net),
         epochs=TRANSPOSED_EPOCHS, schedule=cosine, deadline=deadline, desc="retrain transposed",
     )
 
@@ -98,30 +95,34 @@ def finetune_with_pseudo_labels(net, retain, forget, deadline) -> None:
     original_logits = predict(net, forget_in_order)[0]
 
     train(
-        net, retain, classification_loss(net), sgd(net, FINETUNE_LR),
+        net, retain, classification_loss(net), sgd(net),
         epochs=FINETUNE_EPOCHS, schedule=cosine, deadline=deadline.split(FINETUNE_SHARE), desc="fine-tune",
     )
     scratch = reinitialize(copy.deepcopy(net))
     train(
-        scratch, retain, classification_loss(scratch), sgd(scratch, SCRATCH_LR),
+        scratch, retain, classification_loss(scratch), sgd(scratch),
         epochs=SCRATCH_EPOCHS, schedule=cosine, deadline=deadline.split(SCRATCH_SHARE), desc="scratch model",
     )
     finetuned_logits, scratch_logits = predict(net, forget_in_order)[0], predict(scratch, forget_in_order)[0]
     chosen, new_labels = pseudo_labels(original_logits.cpu(), finetuned_logits.cpu(), scratch_logits.cpu(), forget_labels)
     del scratch
 
-    step_loss = classification_loss(net)
-    if chosen.any():
-        pseudo = TensorDataset(forget_images[chosen], new_labels[chosen])
-        retain_batch = retain.batch_size or 1
-        pseudo_batch = max(1, round(retain_batch * len(pseudo) / len(retain.dataset)))
-        pseudo_batches = endless_batches(DataLoader(pseudo, batch_size=pseudo_batch, shuffle=True), model_device(net))
+    pseudo = TensorDataset(forget_images[chosen], new_labels[chosen])
+    step_loss = with_pseudo_labels(net, pseudo, retain) if len(pseudo) else classification_loss(net)
+    train(net, retain, step_loss, sgd(net), epochs=PSEUDO_EPOCHS, schedule=cosine, deadline=deadline, desc="pseudo-labels")
 
-        def step_loss(images, labels):
-            extra_images, extra_labels = next(pseudo_batches)
-            return F.cross_entropy(net(torch.cat([images, extra_images])), torch.cat([labels, extra_labels]))
 
-    train(net, retain, step_loss, sgd(net, PSEUDO_LR), epochs=PSEUDO_EPOCHS, schedule=cosine, deadline=deadline, desc="pseudo-labels")
+def with_pseudo_labels(net, pseudo: TensorDataset, retain):
+    """Cross-entropy on each retain batch joined by pseudo-labelled examples, in proportion (at least one)."""
+    share = round((retain.batch_size or 1) * len(pseudo) / len(retain.dataset))
+    # Single pseudo examples are fine here: they always travel with a retain batch.
+    pseudo_batches = endless_batches(DataLoader(pseudo, batch_size=max(1, share), shuffle=True), model_device(net), min_batch_size=1)
+
+    def step_loss(images, labels):
+        extra_images, extra_labels = next(pseudo_batches)
+        return F.cross_entropy(net(torch.cat([images, extra_images])), torch.cat([labels, extra_labels]))
+
+    return step_loss
 
 
 def unlearn(net, retain, forget, val):

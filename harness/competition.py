@@ -3,6 +3,8 @@
 A competition is loaded by name (a file shipped in harness/competitions/) or by path, validated
 once at this boundary, and handed around as a frozen `Competition`. Everything downstream (datasets,
 manifests, the retrain pool, the sandbox) reads its settings from here and nowhere else.
+Importing this module is cheap; loading a competition imports torch (through harness.models and
+harness.data) to validate the architecture and batch format against the real lists.
 """
 
 from __future__ import annotations
@@ -22,7 +24,6 @@ SCHEDULES = ("constant", "cosine")
 AUGMENTATIONS = ("none", "flip_crop")
 FORGET_KINDS = ("random", "class", "groups")
 GROUP_SELECTIONS = ("first", "seeded")
-BATCH_FORMATS = ("tuple", "surf_dict")  # mirrors harness.data.BATCH_FORMATS without importing torch
 
 
 @dataclass(frozen=True)
@@ -243,6 +244,7 @@ class _Table:
 
 
 def _parse(raw: Mapping[str, Any], path: Path) -> Competition:
+    from harness.data import BATCH_FORMATS
     from harness.datasets.registry import DATASETS
 
     top = _Table(raw, "", path)
@@ -288,7 +290,7 @@ def _parse(raw: Mapping[str, Any], path: Path) -> Competition:
 
 
 def _check_architecture(top: _Table, architecture: str) -> None:
-    from harness.models import ARCHITECTURES  # torch is imported here only, and only to validate
+    from harness.models import ARCHITECTURES
 
     if architecture not in ARCHITECTURES:
         raise top.fail("architecture", f"unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")

@@ -11,8 +11,6 @@ from __future__ import annotations
 
 import functools
 import json
-import os
-import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -181,24 +179,25 @@ def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, dock
 
 
 def _unlearn_seconds_per_model(outcomes: list) -> float | None:
-    # Supervisor-measured wall time, never the submission's own report (harness.sandbox).
-    seconds = [outcome.seconds for outcome in outcomes if outcome.seconds is not None]
-    return sum(seconds) / len(seconds) if seconds else None
+    from harness.sandbox import mean_run_seconds
+
+    # Supervisor-measured wall time, never the submission's own report.
+    return mean_run_seconds(outcomes)
 
 
 def _submission_failure(outcomes: list) -> dict[str, str] | None:
-    """A failure that hit every run before any model came back (e.g. an import error)."""
-    if outcomes and all(outcome.status != "ok" for outcome in outcomes):
-        kinds = {outcome.status for outcome in outcomes}
-        if len(kinds) == 1:
-            first = outcomes[0]
-            return {"kind": first.status, "message": first.message or first.status}
+    """The first real failure (runs after it in the same sandbox are "not_run"), as {kind, message}."""
+    from harness.sandbox import NOT_RUN
+
+    for outcome in outcomes:
+        if outcome.status not in ("ok", NOT_RUN):
+            return {"kind": outcome.status, "message": f"run {outcome.index} (seed {outcome.seed}): {outcome.message or outcome.status}"}
     return None
 
 
 def _sandbox_summary(outcomes: list, requested: str) -> dict[str, Any]:
-    backends = sorted({getattr(outcome, "backend", requested) for outcome in outcomes}) or [requested]
-    return {"backend": ",".join(backends), "isolated": "none" not in backends}
+    backends = sorted({outcome.backend for outcome in outcomes if outcome.backend}) or [requested]
+    return {"backend": ",".join(backends), "isolated": all(outcome.isolated for outcome in outcomes)}
 
 
 # --- trusted evaluation ------------------------------------------------------------------------

@@ -177,20 +177,37 @@ def run_model_task(task: ModelTask, blocking: bool = False) -> str:
             return "busy"
         if task.is_done():  # finished by another builder while we waited
             return "cached"
+        _remove_leftovers(task)
         _build(task)
     return "built"
 
 
-def _build(task: ModelTask) -> None:
+def _remove_leftovers(task: ModelTask) -> None:
+    """Temp files of this model left by a killed builder (safe: only the lock holder writes them)."""
+    for target in (task.record_path, task.weights_path):
+        for leftover in target.parent.glob(f".{target.name}.*.tmp"):
+            leftover.unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def _torch_threads(threads: int) -> Iterator[None]:
+    """Run with `threads` torch threads, then restore the caller's count (jobs=1 runs in the caller)."""
     import torch
 
+    previous = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(previous)
+
+
+def _build(task: ModelTask) -> None:
     from harness.devices import describe_device
     from harness.evaluation import evaluate_model
     from harness.training import train_model
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(task.threads)
-    try:
+    with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
         trained = train_model(
             task.competition,
@@ -220,8 +237,6 @@ def _build(task: ModelTask) -> None:
             weights_path=task.weights_path if keep else None,
         )
         write_record(record, task.record_path)
-    finally:
-        torch.set_num_threads(previous_threads)
 
 
 # One worker process builds many models of the same phase: load (and verify) the data once.
@@ -355,9 +370,14 @@ def ensure_pool(
     _write_identity(path, competition, phase, manifest.checksum)
 
     devices = worker_devices(device_name, jobs)
+    models = [(ORIGINAL, 0)] + [(RETRAINED, k) for k in range(n_models)]
     tasks = [
-        ModelTask(path, competition, phase, kind, index, model_seed(competition, kind, index), devices[number % len(devices)], threads, keep_weights, data_dir, cache_dir)
-        for number, (kind, index) in enumerate([(ORIGINAL, 0)] + [(RETRAINED, k) for k in range(n_models)])
+        ModelTask(
+            pool=path, competition=competition, phase=phase, kind=kind, index=index,
+            seed=model_seed(competition, kind, index), device=devices[number % len(devices)], threads=threads,
+            keep_weights=keep_weights, data_dir=data_dir, cache_dir=cache_dir,
+        )
+        for number, (kind, index) in enumerate(models)
     ]
     built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress)
 
@@ -391,7 +411,8 @@ def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: 
         outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
         # Models another builder was training: wait for its lock, then take its result or build it ourselves.
         busy = [task for task, outcome in zip(missing, outcomes) if outcome == "busy"]
-        outcomes += run_tasks([partial(run_model_task, task, True) for task in busy], jobs=jobs, desc="waiting for other builders", unit="model")
+        waits = [partial(run_model_task, task, True) for task in busy]
+        outcomes += run_tasks(waits, jobs=jobs, desc="waiting for other builders", unit="model")
     return sum(outcome == "built" for outcome in outcomes)
 
 
@@ -444,21 +465,21 @@ def _reference_seconds(path: Path, retrained: list[ModelRecord], description: st
     if timing_file.is_file():
         return float(json.loads(timing_file.read_text(encoding="utf-8"))["seconds"])
     seconds = measure_retrain_seconds(probe)
-    timing = {"device": description, "threads": probe.threads, "seconds": seconds, "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "model_seed": probe.seed}
+    timing = {
+        "device": description,
+        "threads": probe.threads,
+        "seconds": seconds,
+        "model_seed": probe.seed,
+        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+    }
     atomic_write_text(timing_file, json.dumps(timing, indent=2, sort_keys=True) + "\n")
     return seconds
 
 
 def measure_retrain_seconds(task: ModelTask) -> float:
     """Train (and throw away) one retrained model on this device, as the pool would, and time it."""
-    import torch
-
     from harness.training import train_model
 
-    previous_threads = torch.get_num_threads()
-    torch.set_num_threads(task.threads)
-    try:
+    with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
         return train_model(task.competition, data, train_on="retain", seed=task.seed, device=task.device, progress=False).seconds
-    finally:
-        torch.set_num_threads(previous_threads)

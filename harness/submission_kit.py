@@ -5,21 +5,21 @@ harness's progress bars (never the trusted side of the harness). It covers what 
 
 - the run's environment (`read_environment`): seed, time budget, number of classes, device;
 - batches in either competition format (`unpack_batch`), devices, class counts, predictions;
-- the time budget (`Deadline`): the supervisor rejects a run that is slower than its budget;
+- the time budget (`Deadline`): the supervisor rejects a submission whose runs are slower than
+  UNLEARN_TIME_BUDGET_S, so budget-aware methods plan their work inside a share of it;
 - layers found generically (`first_layer`, `last_layer`, `conv_layers`) and re-initialisation;
 - learning-rate schedules as functions of training progress, and one readable training loop
   (`train`) that follows a schedule and stops at a deadline.
 
 A minimal budget-aware fine-tuning submission:
 
-    from harness.submission_kit import Deadline, cosine, model_device, train
     import torch
+    from harness.submission_kit import Deadline, classification_loss, cosine, train
 
     def unlearn(net, retain, forget, val):
-        deadline = Deadline.from_environment()
+        deadline = Deadline.from_environment()  # unlimited when UNLEARN_TIME_BUDGET_S is absent
         optimizer = torch.optim.SGD(net.parameters(), lr=1e-3, momentum=0.9, weight_decay=5e-4)
-        loss = lambda images, labels: torch.nn.functional.cross_entropy(net(images), labels)
-        train(net, retain, loss, optimizer, epochs=5, schedule=cosine, deadline=deadline)
+        train(net, retain, classification_loss(net), optimizer, epochs=5, schedule=cosine, deadline=deadline)
         return net
 """
 
@@ -39,6 +39,11 @@ from torch.nn import functional as F
 from torch.utils.data import DataLoader
 
 from harness.progress import progress as progress_bar
+
+# torch imports its compiler stack the first time an optimizer is built (about 2 s on a CPU).
+# Paying that when the kit is imported keeps it out of the first run's deadline, which would
+# otherwise expire before the first training step on a small competition.
+torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 
 # ---------------------------------------------------------------------------------------------
 # The run's environment

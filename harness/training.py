@@ -158,7 +158,9 @@ def _class_weights(data: CompetitionData, device: torch.device) -> torch.Tensor:
 def _optimizer(recipe: TrainingRecipe, model: nn.Module) -> torch.optim.Optimizer:
     parameters = model.parameters()
     if recipe.optimizer == "sgd":
-        return torch.optim.SGD(parameters, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=recipe.weight_decay)
+        return torch.optim.SGD(
+            parameters, lr=recipe.lr, momentum=recipe.momentum, nesterov=recipe.nesterov, weight_decay=recipe.weight_decay
+        )
     if recipe.optimizer == "adam":
         return torch.optim.Adam(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
     return torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)

@@ -65,34 +65,36 @@ def plan_attacks(U: np.ndarray, R: np.ndarray) -> AttackPlan:
 class SortedExamples:
     """The 2N values of each example of a chunk, sorted, with running counts of retrained values.
 
-    values[:, c] is example c's pooled values in ascending order; retrained_below[k, c] counts the
-    retrained values among its k smallest (k = 0..2N), so any threshold's counts are one lookup.
+    values[c] is example c's pooled values in ascending order (one contiguous row, as
+    np.searchsorted wants); retrained_below[c, k] counts the retrained values among its k smallest
+    (k = 0..2N), so any threshold's counts are one lookup.
     """
 
-    values: np.ndarray  # [2N, C]
-    retrained_below: np.ndarray  # [2N + 1, C]
+    values: np.ndarray  # [C, 2N]
+    retrained_below: np.ndarray  # [C, 2N + 1]
     n_models: int
 
     @classmethod
     def from_populations(cls, U: np.ndarray, R: np.ndarray) -> "SortedExamples":
+        """Sort the columns of [N, C] unlearned and retrained confidences, all examples at once."""
         n_models = U.shape[0]
-        pooled = np.concatenate([U, R], axis=0)
-        order = np.argsort(pooled, axis=0, kind="stable")
-        values = np.take_along_axis(pooled, order, axis=0)
-        retrained_below = np.zeros((2 * n_models + 1, U.shape[1]), dtype=np.int64)
-        np.cumsum(order >= n_models, axis=0, out=retrained_below[1:])
+        pooled = np.concatenate([U, R], axis=0).T
+        order = np.argsort(pooled, axis=1)  # ties may come in any order: only counts below a value matter
+        values = np.take_along_axis(pooled, order, axis=1)
+        retrained_below = np.zeros((U.shape[1], 2 * n_models + 1), dtype=np.int64)
+        np.cumsum(order >= n_models, axis=1, out=retrained_below[:, 1:])
         return cls(values=values, retrained_below=retrained_below, n_models=n_models)
 
     def below(self, column: int, retrained: bool) -> np.ndarray:
         """[2N + 1] counts of one population among the k smallest values of an example."""
-        from_retrained = self.retrained_below[:, column]
+        from_retrained = self.retrained_below[column]
         return from_retrained if retrained else np.arange(from_retrained.size) - from_retrained
 
 
 def single_threshold_codes(examples: SortedExamples, column: int, retrained_positive: bool) -> np.ndarray:
     """Outcome codes of the single-threshold rules of one example ("positive" when phi >= t)."""
     n = examples.n_models
-    values = examples.values[:, column]
+    values = examples.values[column]
     thresholds = single_threshold_grid(values[0], values[-1])
     # Values < t are predicted negative: fn = positives below t, fp = N - negatives below t.
     positives_below = examples.below(column, retrained_positive)
@@ -106,7 +108,7 @@ def interval_codes(
 ) -> np.ndarray:
     """Outcome codes of the interval rules of one example ("positive" when l <= phi <= r)."""
     n = examples.n_models
-    values = examples.values[:, column]
+    values = examples.values[column]
     width = peakier_max - peakier_min
     right, left = interval_grid(peakier_min, peakier_max, width)
     # A left threshold above its right one is an empty interval (no value inside). Moving it to

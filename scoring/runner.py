@@ -12,15 +12,17 @@ from __future__ import annotations
 from typing import Callable
 
 import numpy as np
-from joblib import Parallel, delayed
+from joblib import Parallel, delayed, effective_n_jobs
 
 from scoring.outcomes import AttackPlan, SortedExamples, interval_codes, single_threshold_codes
 
 # (interval-rule codes, single-threshold-rule codes) of one example -> one number for it.
 Reducer = Callable[[np.ndarray, np.ndarray], float]
 
-# Examples per chunk: large enough that per-chunk overhead vanishes, small enough to balance.
-_CHUNK = 32
+# At most this many examples per chunk (the per-chunk overhead is already negligible at 32), and
+# about this many chunks per worker so that uneven examples still balance.
+_MAX_CHUNK = 32
+_CHUNKS_PER_WORKER = 4
 
 
 def reduce_rule_outcomes(
@@ -38,7 +40,9 @@ def reduce_rule_outcomes(
     examples = np.asarray(examples, dtype=np.int64)
     if examples.size == 0:
         return np.empty(0, dtype=np.float64)
-    chunks = [examples[i : i + _CHUNK] for i in range(0, examples.size, _CHUNK)]
+    workers = effective_n_jobs(n_jobs)
+    size = max(1, min(_MAX_CHUNK, -(-examples.size // (_CHUNKS_PER_WORKER * workers))))
+    chunks = [examples[i : i + size] for i in range(0, examples.size, size)]
     results = Parallel(n_jobs=n_jobs, prefer="threads")(
         delayed(_reduce_chunk)(
             U[:, chunk],

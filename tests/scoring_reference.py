@@ -11,6 +11,8 @@ survives is reported as NaN, which the fast scorer must turn into 0.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
 import torch
 
@@ -18,6 +20,19 @@ DELTA = 1e-05
 EPSILON_CAP = 50
 NUM_THRESHOLDS_PER_UNIT = 100
 _ROWS_PER_BLOCK = 40
+
+
+def compute_logit_scaled_confidence(logits: np.ndarray, targets: np.ndarray) -> np.ndarray:
+    """The official confidence transform, literally (on a copy: the original shifts in place)."""
+    logits = np.array(logits)
+    count = logits.shape[0]
+    logits -= np.max(logits, axis=1, keepdims=True)
+    probs = np.array(np.exp(logits), dtype=np.float64)
+    probs /= np.sum(probs, axis=1, keepdims=True)
+    prob_correct = probs[np.arange(count), targets[:count]]
+    probs[np.arange(count), targets[:count]] = 0
+    prob_wrong = np.sum(probs, axis=1)
+    return np.log(prob_correct + 1e-45) - np.log(prob_wrong + 1e-45)
 
 
 def double_threshold_rates(pos: torch.Tensor, neg: torch.Tensor):
@@ -104,22 +119,19 @@ def example_epsilon(pos_confs: np.ndarray, neg_confs: np.ndarray, delta: float =
     one_zero = torch.eq(fpr * fnr, torch.zeros_like(thr_eps))
     thr_eps = torch.where(is_zero * one_zero, torch.full(thr_eps.shape, np.nan), thr_eps)
     fpr_np, fnr_np = fpr.numpy(), fnr.numpy()
-    with np.errstate(invalid="ignore", divide="ignore"):
-        import warnings
-
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", RuntimeWarning)  # nanmax of all-NaN pairs, as in the original
-            computed = np.clip(
-                np.nanmax(
-                    [
-                        np.log(1 - delta - fpr_np) - np.log(fnr_np),
-                        np.log(1 - delta - fnr_np) - np.log(fpr_np),
-                    ],
-                    axis=0,
-                ),
-                0,
-                None,
-            )
+    with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # nanmax of all-NaN pairs, as in the original
+        computed = np.clip(
+            np.nanmax(
+                [
+                    np.log(1 - delta - fpr_np) - np.log(fnr_np),
+                    np.log(1 - delta - fnr_np) - np.log(fpr_np),
+                ],
+                axis=0,
+            ),
+            0,
+            None,
+        )
     thr_eps = torch.where(torch.eq(thr_eps, torch.zeros_like(thr_eps)), torch.from_numpy(computed), thr_eps)
     kept = thr_eps.numpy()
     kept = kept[~np.isnan(kept)]

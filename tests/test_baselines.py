@@ -121,6 +121,13 @@ def test_baseline_returns_a_valid_changed_model_on_digits(path, batch_format, di
 
 
 @pytest.mark.slow
+@pytest.mark.parametrize("name", sorted(CLASS_ONLY))
+def test_class_baseline_returns_a_valid_model_under_a_small_budget(name, digits_class, monkeypatch):
+    net = run_baseline(load_submission(BASELINES_DIR / f"{name}.py"), digits_class, monkeypatch, batch_format="surf_dict")
+    assert_valid_model(net, digits_class.original)
+
+
+@pytest.mark.slow
 def test_retrain_matches_a_model_trained_without_the_forget_set(digits, monkeypatch):
     net = run_baseline(load_submission(BASELINES_DIR / f"{RETRAIN}.py"), digits, monkeypatch)
     assert_valid_model(net, digits.original)

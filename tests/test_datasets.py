@@ -183,6 +183,37 @@ def test_cifar10_missing_data_says_where_to_put_it(tmp_path, monkeypatch):
         _load_cifar(None, tmp_path / "cache")
 
 
+def test_cifar10_download_failure_says_where_to_put_the_file(tmp_path, monkeypatch):
+    import torchvision.datasets.utils
+
+    def offline(url, root, filename=None, md5=None):  # this machine has no internet: mock the network
+        raise OSError("Network is unreachable")
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", offline)
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    with pytest.raises(DataError, match=r"downloading https://www\.cs\.toronto\.edu/.* failed \(OSError: Network is unreachable\); put cifar-10-python"):
+        load_data("cifar10", "public", cache_dir=tmp_path / "cache")
+
+
+def test_cifar10_is_downloaded_into_the_cache_once(cifar_archive, tmp_path, monkeypatch):
+    import torchvision.datasets.utils
+
+    calls = []
+
+    def fake_download(url, root, filename=None, md5=None):  # stands in for the network
+        calls.append(url)
+        Path(root).mkdir(parents=True, exist_ok=True)
+        (Path(root) / filename).write_bytes(cifar_archive.read_bytes())
+
+    monkeypatch.setattr(torchvision.datasets.utils, "download_url", fake_download)
+    monkeypatch.delenv(DATA_ENV, raising=False)
+    expected = {ARCHIVE_NAME: md5_file(cifar_archive)}
+    first = load_data("cifar10", "public", cache_dir=tmp_path / "cache", expected_md5=expected)
+    again = load_data("cifar10", "public", cache_dir=tmp_path / "cache", expected_md5=expected)
+    assert len(calls) == 1 and (tmp_path / "cache" / "data" / ARCHIVE_NAME).is_file()
+    assert _all_ids(first) == _all_ids(again)
+
+
 def test_cifar10_missing_batch_file_names_the_path(cifar_archive, tmp_path):
     extracted = tmp_path / "extracted"
     with tarfile.open(cifar_archive) as archive:

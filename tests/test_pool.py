@@ -25,12 +25,12 @@ torch.set_num_threads(1)
 
 @pytest.fixture(scope="module")
 def quick_competition(tmp_path_factory) -> Path:
-    """The digits competition with a 2-epoch recipe, so a pool model trains in well under a second."""
+    """The digits competition with a 4-epoch recipe, so a pool model trains in well under a second."""
     text = (COMPETITIONS_DIR / "digits.toml").read_text()
-    text = text.replace('name = "digits"', 'name = "digits-quick"').replace("epochs = 12 ", "epochs = 2 ")
+    text = text.replace('name = "digits"', 'name = "digits-quick"').replace("epochs = 12 ", "epochs = 4 ")
     path = tmp_path_factory.mktemp("competition") / "digits-quick.toml"
     path.write_text(text)
-    assert load_competition(path).recipe.epochs == 2
+    assert load_competition(path).recipe.epochs == 4
     return path
 
 
@@ -174,7 +174,7 @@ def test_a_build_killed_midway_resumes_with_only_what_is_missing(quick_competiti
 
 
 @pytest.mark.slow
-def test_concurrent_builders_share_the_work_and_build_each_model_once(quick_competition, tmp_path):
+def test_concurrent_builders_build_each_model_exactly_once(quick_competition, tmp_path):
     _pool(quick_competition, tmp_path, 1)
     builders = [_start_builder(quick_competition, 6, tmp_path) for _ in range(2)]
     outputs = [builder.communicate(timeout=300)[0] for builder in builders]
@@ -194,3 +194,16 @@ def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_com
     assert "reference retrain time:" in out and "1 torch thread" in out
     assert cli_main(argv) == 0
     assert "(0 built now" in capsys.readouterr().out
+
+
+def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch):
+    from harness.cache import cache_root
+
+    monkeypatch.delenv("UNLEARN_HARNESS_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert cache_root() == tmp_path / "xdg" / "unlearning-harness"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    assert cache_root() == Path.home() / ".cache" / "unlearning-harness"
+    monkeypatch.setenv("UNLEARN_HARNESS_CACHE", str(tmp_path / "env"))
+    assert cache_root() == tmp_path / "env"
+    assert cache_root(tmp_path / "flag") == tmp_path / "flag"

@@ -161,7 +161,8 @@ def test_peaky_separated_and_degenerate_examples():
     add(np.full(n, 2.0), np.full(n, 2.0))  # both ranges 0, equal: no rule survives, 0
     add(np.full(n, 0.0), np.full(n, 1.0))  # both ranges 0, apart: separated, 50
     add(np.full(n, 0.0), np.full(n, 0.005))  # both ranges 0, closer than the grid: 0
-    add(0.01 * (base - base.min()) / np.ptp(base), base)  # ratio at the 0.01 boundary
+    # Ratio exactly 0.01: not below it, so the guard stays off and the attacks run.
+    add(np.r_[0.0, 0.01, 0.01 * rng.uniform(size=n - 2)], np.r_[0.0, 1.0, rng.uniform(size=n - 2)])
     add(0.1 * base, 0.1 * base)  # identical populations
     add(base, base[::-1] + 1e-3)  # nearly identical
     add(np.linspace(-100, 100, n), np.linspace(-103, 90, n))  # extreme range: ~20,000 thresholds
@@ -169,6 +170,7 @@ def test_peaky_separated_and_degenerate_examples():
     eps = assert_same_epsilons(np.stack(columns_u, axis=1), np.stack(columns_r, axis=1))
     assert eps[:3].tolist() == [50.0, 50.0, 50.0]
     assert eps[3] == 0.0 and eps[4] == 50.0 and eps[5] == 0.0
+    assert eps[6] < 50.0
 
 
 def test_all_thread_counts_give_the_same_epsilons():

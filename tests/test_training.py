@@ -40,6 +40,19 @@ def test_same_seed_gives_bit_identical_weights_and_other_seeds_do_not(digits):
     assert [h.train_loss for h in first.history] == [h.train_loss for h in again.history]
 
 
+def test_augmentation_label_smoothing_adamw_and_a_constant_schedule_are_deterministic_too(digits):
+    recipe = dataclasses.replace(
+        QUICK, optimizer="adamw", lr=2e-3, momentum=0.0, nesterov=False, schedule="constant",
+        augmentation="flip_crop", label_smoothing=0.1, epochs=2,
+    )
+    first = train_model(recipe, digits, seed=7, architecture="small_cnn", progress=False)
+    again = train_model(recipe, digits, seed=7, architecture="small_cnn", progress=False)
+    assert _same_weights(first.model, again.model)
+    assert [h.lr for h in first.history] == [recipe.lr, recipe.lr]
+    plain = train_model(dataclasses.replace(recipe, augmentation="none"), digits, seed=7, architecture="small_cnn", progress=False)
+    assert not _same_weights(first.model, plain.model)
+
+
 def test_training_leaves_the_callers_random_state_alone(digits):
     torch.manual_seed(123)
     expected = torch.rand(3)

@@ -24,7 +24,7 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
                         help="isolation for the submission: docker if an engine answers, else bwrap (default auto)")
     parser.add_argument("--docker-runtime", metavar="RUNTIME", help="Docker runtime for the sandbox, e.g. runsc (gVisor)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:K, or auto (cuda when available)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="J", help="parallel workers (models trained, sandboxes run)")
+    parser.add_argument("--jobs", type=int, metavar="J", help="parallel workers: models trained, sandboxes run (default: one per CPU core)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the work items (default loky)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler or Ray cluster address")
     verbosity = parser.add_mutually_exclusive_group()
@@ -39,6 +39,13 @@ def apply_verbosity(args: argparse.Namespace) -> None:
 
     set_progress(False if args.quiet else True if args.verbose else None)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
+
+
+def resolve_jobs(jobs: int | None) -> int:
+    """Default: one worker per usable core, each with one torch thread (retrain and unlearning alike)."""
+    from harness.devices import usable_cores
+
+    return jobs or usable_cores()
 
 
 def resolve_device(name: str) -> str:

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
 
 CHECK_MODELS = 2
 
@@ -37,7 +37,7 @@ def main(args: argparse.Namespace) -> int:
             out_dir=(args.out or Path(scratch)).resolve(),
             sandbox=args.sandbox,
             device=resolve_device(args.device),
-            jobs=args.jobs,
+            jobs=resolve_jobs(args.jobs),
             backend=args.backend,
             scheduler=args.scheduler,
             cache_dir=args.cache_dir,

@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
 
 EXIT_SCORED, EXIT_NOT_SCORED = 0, 1
 
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
         out_dir=out.resolve(),
         sandbox=args.sandbox,
         device=resolve_device(args.device),
-        jobs=args.jobs,
+        jobs=resolve_jobs(args.jobs),
         backend=args.backend,
         scheduler=args.scheduler,
         cache_dir=args.cache_dir,

@@ -59,16 +59,19 @@ def where_to_put_it(data_dir: Path | None) -> str:
 
 
 def locate(data_dir: Path | None, *, download: bool, download_dir: Path | None) -> Path:
-    """The extracted folder or the archive under `data_dir`; else download the archive; else DataError."""
-    candidates = []
-    if data_dir is not None:
-        candidates = [data_dir, data_dir / FOLDER_NAME, data_dir / ARCHIVE_NAME, data_dir / "cifar10" / FOLDER_NAME, data_dir / "cifar10" / ARCHIVE_NAME]
+    """The extracted folder or the archive in `data_dir` (or an earlier download); else download it; else DataError."""
+    folders = [folder for folder in (data_dir, download_dir) if folder is not None]
+    candidates = [
+        path
+        for folder in folders
+        for path in (folder, folder / FOLDER_NAME, folder / ARCHIVE_NAME, folder / "cifar10" / FOLDER_NAME, folder / "cifar10" / ARCHIVE_NAME)
+    ]
     for candidate in candidates:
         if candidate.is_dir() and candidate.name == FOLDER_NAME:
             return candidate
         if candidate.is_file() and candidate.name == ARCHIVE_NAME:
             return candidate
-    searched = ", ".join(str(c) for c in candidates[1:3]) if candidates else "nowhere (no data folder given)"
+    searched = ", ".join(str(folder / FOLDER_NAME) + " and " + ARCHIVE_NAME for folder in folders) or "nowhere"
     if not download:
         raise DataError(f"CIFAR-10 not found (looked for {searched}); {where_to_put_it(data_dir)}")
     target_dir = data_dir or download_dir
@@ -219,7 +222,9 @@ def assign_splits(examples: Examples, settings: SplitSettings) -> SplitAssignmen
     train_rows = np.flatnonzero(examples.origin == "train")
     held_out = np.flatnonzero(examples.origin == "test")
     generator = torch.Generator().manual_seed(settings.seed)
-    test_part, val_part = torch.utils.data.random_split(range(len(held_out)), [settings.test, settings.val], generator=generator)
+    test_part, val_part = torch.utils.data.random_split(
+        range(len(held_out)), [settings.test, settings.val], generator=generator
+    )
     return SplitAssignment.from_parts(
         [
             ("train", train_rows),

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+import os
+from dataclasses import dataclass, field, fields
 
 from harness.errors import ConfigError
 
 GiB = 1024**3
 MiB = 1024**2
+# Organizers point every evaluation at their image (docker/Dockerfile) without a flag per command.
+IMAGE_ENV = "UNLEARN_HARNESS_SANDBOX_IMAGE"
 
 
 @dataclass(frozen=True)
@@ -41,14 +44,15 @@ class SandboxLimits:
     log_head_bytes: int = 64 * 1024  # of each run's stdout/stderr, kept from the start ...
     log_tail_bytes: int = 64 * 1024  # ... and from the end; the middle is dropped
     submission_bytes: int = 512 * MiB
-    docker_image: str | None = None  # None: a minimal local image with the host's Python bound read-only
+    # None: $UNLEARN_HARNESS_SANDBOX_IMAGE, else a minimal local image with the host's Python bound read-only.
+    docker_image: str | None = field(default_factory=lambda: os.environ.get(IMAGE_ENV) or None)
     docker_runtime: str | None = None  # e.g. "runsc" (gVisor)
 
     def __post_init__(self) -> None:
-        for field in fields(self):
-            value = getattr(self, field.name)
+        for limit in fields(self):
+            value = getattr(self, limit.name)
             if isinstance(value, (int, float)) and not isinstance(value, bool) and value <= 0:
-                raise ConfigError(f"sandbox limit {field.name} must be positive, got {value!r}")
+                raise ConfigError(f"sandbox limit {limit.name} must be positive, got {value!r}")
         if self.timeout_factor < 1:
             raise ConfigError(f"sandbox limit timeout_factor must be at least 1, got {self.timeout_factor}")
 

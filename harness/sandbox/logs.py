@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import deque
 from pathlib import Path
+from typing import Callable
+
+from harness.sandbox.protocol import RUN_MARKER_MAX_BYTES, RUN_MARKER_PATTERN
+
+_RUN_MARKER = re.compile(RUN_MARKER_PATTERN)
 
 
 class BoundedLog:
@@ -45,7 +51,7 @@ class BoundedLog:
             self._tail_size -= len(self._tail[0])
             self._tail.popleft()
 
-    def close(self, footer: str = "") -> None:
+    def close(self) -> None:
         if self._file.closed:
             return
         tail = b"".join(self._tail)
@@ -54,35 +60,62 @@ class BoundedLog:
         if self.dropped:
             self._file.write(f"\n[... {self.dropped} bytes of output omitted ...]\n".encode())
         self._file.write(tail[excess:])
-        if footer:
-            self._file.write(footer.encode())
         self._file.close()
 
 
 class LogRouter:
-    """Send a sandbox's output to the log of the run in progress; thread-safe (readers write)."""
+    """Cut a sandbox's output into per-run logs at the worker's run markers; thread-safe.
 
-    def __init__(self, head_bytes: int, tail_bytes: int):
+    Output before the first marker goes to the session's log. A marker for run k switches to the
+    log `open_run(k)` names, only when k is the run expected next: a submission that prints fake
+    markers can at most misplace its own output, never reorder the runs.
+    """
+
+    def __init__(self, head_bytes: int, tail_bytes: int, open_run: Callable[[int], tuple[Path, str]]):
         self._head_bytes = head_bytes
         self._tail_bytes = tail_bytes
+        self._open_run = open_run
         self._lock = threading.Lock()
         self._current: BoundedLog | None = None
+        self._next_run = 0
+        self._carry = b""  # the end of the last chunk, when it may start a marker
 
-    def switch(self, path: Path | None, header: str = "", footer: str = "") -> None:
-        """Close the current log (with `footer`) and send further output to `path` (None: discard)."""
+    def start(self, path: Path, header: str) -> None:
+        """Send output to `path` until the first run marker."""
         with self._lock:
-            if self._current is not None:
-                self._current.close(footer)
-            self._current = None if path is None else BoundedLog(path, self._head_bytes, self._tail_bytes, header)
+            self._switch(path, header)
+
+    def _switch(self, path: Path | None, header: str = "") -> None:
+        if self._current is not None:
+            self._current.close()
+        self._current = None if path is None else BoundedLog(path, self._head_bytes, self._tail_bytes, header)
+
+    def _write(self, data: bytes) -> None:
+        if data and self._current is not None:
+            self._current.write(data)
 
     def write(self, data: bytes) -> None:
         with self._lock:
-            if self._current is not None:
-                self._current.write(data)
+            data, self._carry = self._carry + data, b""
+            position = 0
+            for marker in _RUN_MARKER.finditer(data):
+                self._write(data[position:marker.start()])
+                position = marker.end()
+                if int(marker.group(1)) == self._next_run:
+                    self._switch(*self._open_run(self._next_run))
+                    self._next_run += 1
+            rest = data[position:]
+            if b"\x1e" in rest[-RUN_MARKER_MAX_BYTES:]:  # hold back what may be half a marker
+                rest, self._carry = rest[:-RUN_MARKER_MAX_BYTES], rest[-RUN_MARKER_MAX_BYTES:]
+            self._write(rest)
 
     def note(self, text: str) -> None:
         """A line from the supervisor itself into the current log."""
-        self.write(f"\n[supervisor] {text}\n".encode())
+        with self._lock:
+            self._write(f"\n[supervisor] {text}\n".encode())
 
-    def close(self, footer: str = "") -> None:
-        self.switch(None, footer=footer)
+    def close(self) -> None:
+        with self._lock:
+            self._write(self._carry)
+            self._carry = b""
+            self._switch(None)

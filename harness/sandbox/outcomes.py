@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -20,7 +20,7 @@ class RunOutcome:
     `status` is "ok", a failure kind (harness.sandbox.protocol.FAILURE_KINDS), or "not_run" (not
     attempted because an earlier run of the job failed). `seconds` is measured by the supervisor;
     over one sandbox, the runs' seconds add up to the wall time from the worker's ready signal to
-    the sandbox's end, whatever the submission reports. `message` is None when ok; for
+    the last completion, whatever the submission reports. `message` is None when ok; for
     `exception`, the tail of the traceback. `weights_path` is the validated safetensors file (None
     unless ok); `log_path` the run's captured output.
     """
@@ -58,8 +58,9 @@ class RunOutcome:
 def mean_run_seconds(outcomes: Iterable[RunOutcome]) -> float | None:
     """Supervisor-measured seconds per attempted run (None when no run was attempted).
 
-    The mean of the runs' `seconds` equals the sandboxes' total wall time from ready to end divided
-    by the runs, so forged progress messages can move time between runs but never hide any.
+    The mean of the runs' `seconds` equals the sandboxes' total wall time from ready to their last
+    completion divided by the runs: forged progress messages can move time between runs but never
+    hide any (see harness.sandbox.supervisor).
     """
     seconds = [outcome.seconds for outcome in outcomes if outcome.status != NOT_RUN and outcome.seconds is not None]
     return sum(seconds) / len(seconds) if seconds else None
@@ -94,8 +95,3 @@ class ResultStore:
 
     def has_results(self) -> bool:
         return self.folder.is_dir() and any(self.folder.glob("seed-*.json"))
-
-    def add_seconds(self, outcome: RunOutcome, seconds: float) -> RunOutcome:
-        updated = replace(outcome, seconds=(outcome.seconds or 0.0) + seconds)
-        self.save(updated)
-        return updated

@@ -7,6 +7,9 @@ The worker writes one JSON object per line on a private copy of its original std
     {"event": "finished"}                    every run of the session was attempted
     {"event": "fatal", "message": ...}       the job could not be loaded (before "ready" only)
 
+Before each run the worker also writes `RUN_MARKER` on stderr, in the same stream as everything
+the run prints, so that the supervisor can cut the output into per-run logs exactly.
+
 Participant code runs in the worker's process and can write to any of its descriptors, so every
 message after "ready" may be forged. The supervisor therefore trusts none of them for time (it
 timestamps what it receives and ends the last run at the process's exit), accepts only the run it
@@ -46,6 +49,11 @@ FAILURE_KINDS = (
 )
 # Not a failure: the run was never attempted because an earlier run of the job failed.
 NOT_RUN = "not_run"
+
+# Written on stderr before run k (bytes; % k). Record separators keep it apart from normal output.
+RUN_MARKER = b"\x1e\x1eunlearn-harness run %d\x1e\x1e\n"
+RUN_MARKER_PATTERN = rb"\x1e\x1eunlearn-harness run (\d{1,9})\x1e\x1e\n"
+RUN_MARKER_MAX_BYTES = 40
 
 # Longest message the supervisor keeps (the tail of a traceback is what helps).
 MAX_MESSAGE_CHARS = 4000

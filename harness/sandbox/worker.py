@@ -118,6 +118,33 @@ def seed_everything(seed: int) -> list[int]:
     return [int(value) for value in np.random.SeedSequence(seed).generate_state(3)]
 
 
+def warm_up(template, device, split, batch_size: int) -> None:
+    """Pay torch's one-time costs before the clock starts, on a throwaway copy of the model.
+
+    The first optimizer step imports torch._dynamo (seconds on a CPU) and the first forward and
+    backward passes initialise kernels; without this, the first run of every sandbox would be
+    charged for them.
+    """
+    import copy
+
+    import torch
+    from torch.nn import functional as F
+
+    count = min(batch_size, len(split))
+    if count < 2:  # batch norm cannot train on one example; skip rather than fail
+        return
+    model = copy.deepcopy(template).to(device).train()
+    images, labels = split.images[:count].to(device), split.labels[:count].to(device)
+    for optimizer_class in (torch.optim.SGD, torch.optim.Adam):
+        optimizer = optimizer_class(model.parameters(), lr=0.0)
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+    with torch.no_grad():
+        model.eval()(images)
+
+
 def import_submission(entry: Path):
     """Import the submission's entry file as module `submission`; its folder goes on sys.path."""
     sys.path.insert(0, str(entry.parent))
@@ -190,6 +217,7 @@ class Worker:
         self.device = torch.device(settings["device"])
         self.template = build_model(settings["architecture"], settings["num_classes"], settings["in_channels"])
         self.template.load_state_dict(self.job.original_state)
+        warm_up(self.template, self.device, self.job.splits["retain"], int(settings["batch_size"]))
         budget = settings.get("per_run_budget_seconds")
         os.environ.update(
             {
@@ -221,13 +249,15 @@ class Worker:
         stop_on_failure = bool(self.session.get("stop_on_failure", True))
         function, import_failure = None, None
         for index, seed in enumerate(seeds):
-            _log_marker(f"run {index}: seed {seed}")
+            _flush_standard_streams()
+            os.write(2, protocol.RUN_MARKER % index)  # the supervisor starts run `index`'s log here
             if function is None and import_failure is None:
                 function, import_failure = self.load_submission()
             if import_failure is not None:
                 status, message = import_failure
             else:
                 status, message = self.run_one(function, index, seed)
+            _flush_standard_streams()  # what the run printed belongs to its log
             self.channel.send(DONE, index=index, seed=seed, status=status, message=message)
             if status != OK and stop_on_failure:
                 break
@@ -288,8 +318,12 @@ class Worker:
         return OK, None
 
 
-def _log_marker(text: str) -> None:
-    os.write(2, f"\n===== {text} =====\n".encode())
+def _flush_standard_streams() -> None:
+    for stream in (sys.stdout, sys.stderr):
+        try:
+            stream.flush()
+        except Exception:  # the submission may have replaced or closed them
+            pass
 
 
 def _log_exception(error: BaseException) -> None:
@@ -329,9 +363,5 @@ def main(argv: list[str] | None = None) -> None:
         worker.exit_if_forked()
         _log_exception(error)
         os._exit(4)
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:
-            pass
+    _flush_standard_streams()
     os._exit(0)

@@ -1,0 +1,237 @@
+"""Train K models at once by a competition's recipe: one stacked network, K independent trainings.
+
+Each model gets exactly what `harness.training.train_model` gives it: its own seed for its initial
+weights (built by the same code under the same seed, so identical) and for its data order, the
+same optimizer, schedule, epochs, batch size, class weights, label smoothing, augmentation and
+best-validation checkpoint. They share nothing but the kernels: the loss is the sum of the K
+per-model mean losses, so each model's gradient is its own loss's gradient, and every supported
+optimizer (SGD, Adam, AdamW) updates each weight from that weight's own gradient and state alone.
+
+The data lives on the training device and each model's order is drawn there once per epoch
+(harness.batched.epoch_plan), so a step is: slice the K orders, gather the K batches, one forward
+and one backward of the stacked network, one optimizer step. On CUDA it runs under bf16 autocast in
+channels_last, as train_model does.
+"""
+
+from __future__ import annotations
+
+import operator
+import time
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from harness.batched.epoch_plan import EpochPlan, draw_epoch, flip_and_crop_with, model_generators
+from harness.batched.stack import StackedModel, copy_selected_models, stack_models, verify_stackable
+from harness.competition import Competition, TrainingRecipe
+from harness.data import CompetitionData
+from harness.devices import resolve_device
+from harness.errors import ConfigError
+from harness.models import build_model
+from harness.progress import progress as progress_bar
+from harness.training import TRAIN_ON, EpochRecord, TrainedModel, _class_weights, _optimizer, _recipe_and_architecture, _scheduler, _training_set
+
+# Models per stack when the caller does not say. On CPU a stack's activations should stay near the
+# caches (see benchmarks/RESULTS.md, "Pool throughput"); a GPU needs many models to fill it.
+DEFAULT_BATCH_MODELS = {"cpu": 8, "cuda": 64}
+EVAL_BATCH_SIZE = 1024
+
+
+def default_batch_models(device: str | torch.device) -> int:
+    """How many models one stack trains together on `device` by default."""
+    return DEFAULT_BATCH_MODELS[resolve_device(device).type]
+
+
+def train_models(
+    competition_or_recipe: Competition | TrainingRecipe,
+    data: CompetitionData,
+    *,
+    seeds: Sequence[int],
+    train_on: str = "retain",
+    device: str | torch.device = "cpu",
+    progress: bool = True,
+    architecture: str | None = None,
+    batch_models: int | None = None,
+) -> list[TrainedModel]:
+    """Train one model per seed, `batch_models` at a time in one stacked network; in the order of `seeds`.
+
+    Arguments are those of `harness.training.train_model`, with `seeds` instead of `seed`. Model k
+    is trained as train_model(..., seed=seeds[k]) would train it (statistically: not bit for bit).
+    Each TrainedModel's `seconds` is its stack's wall-clock time divided by the stack's size: the
+    amortised cost of one model, not the time to retrain one model alone (time limits must keep
+    using a one-at-a-time retrain, harness.pool.measure_retrain_seconds).
+    """
+    recipe, architecture = _recipe_and_architecture(competition_or_recipe, architecture)
+    seeds = _check_seeds(seeds)
+    if train_on not in TRAIN_ON:
+        raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
+    if recipe.best_val_from_epoch is not None and len(data.val) == 0:
+        raise ConfigError("the recipe keeps the best-validation checkpoint, but the validation split is empty")
+    device = resolve_device(device)
+    batch_models = _check_batch_models(batch_models, device)
+    if device.type == "cuda":
+        torch.backends.cudnn.benchmark = False  # as train_model: autotuning by timing is not reproducible
+        torch.backends.cudnn.deterministic = True
+
+    images, labels = _training_set(data, train_on)
+    images, labels = images.to(device), labels.to(device)
+    class_weights = _class_weights(data, device) if recipe.class_weighted else None
+    verify_stackable(build_model(architecture, data.num_classes, data.in_channels), data.retain.images[:2])
+
+    trained: list[TrainedModel] = []
+    groups = [seeds[start : start + batch_models] for start in range(0, len(seeds), batch_models)]
+    for number, group in enumerate(groups, start=1):
+        desc = f"training {len(group)} stacked ({train_on}, group {number}/{len(groups)})"
+        trained += _train_group(recipe, architecture, data, images, labels, class_weights, group, device, desc if progress else None)
+    return trained
+
+
+def _train_group(recipe, architecture, data, images, labels, class_weights, seeds, device, desc) -> list[TrainedModel]:
+    on_cuda = device.type == "cuda"
+    start = time.perf_counter()
+    stacked = stack_models([_initial_model(architecture, data, seed) for seed in seeds]).to(device)
+    if on_cuda:
+        stacked.use_channels_last()
+    optimizer = _optimizer(recipe, stacked)
+    scheduler = _scheduler(recipe, optimizer)
+    generators = model_generators(seeds, device)
+    val_images = data.val.images.to(device)
+    val_labels = data.val.labels.to(device)
+
+    n_models = len(seeds)
+    histories: list[list[EpochRecord]] = [[] for _ in seeds]
+    best_acc = torch.full((n_models,), -1.0, device=device)
+    best_epoch = torch.full((n_models,), -1, dtype=torch.long, device=device)
+    best_state: dict[str, torch.Tensor] | None = None
+    epochs = range(recipe.epochs)
+    for epoch in progress_bar(epochs, desc=desc, unit="epoch") if desc else epochs:
+        lr = optimizer.param_groups[0]["lr"]
+        plan = draw_epoch(generators, len(labels), device, augment=recipe.augmentation == "flip_crop")
+        loss, acc = _train_one_epoch(stacked, optimizer, images, labels, plan, recipe, class_weights, on_cuda)
+        if scheduler is not None:
+            scheduler.step()
+        val_acc = None
+        if recipe.best_val_from_epoch is not None and epoch >= recipe.best_val_from_epoch:
+            # Best among epochs >= K, per model, exactly as train_model decides it (ties keep the earlier).
+            val_acc = stacked_accuracy(stacked, val_images, val_labels, autocast=on_cuda)
+            improved = val_acc > best_acc
+            state = stacked.network.state_dict()
+            if best_state is None:
+                best_state = {name: tensor.detach().clone() for name, tensor in state.items()}
+            else:
+                copy_selected_models(best_state, state, improved)
+            best_acc = torch.where(improved, val_acc, best_acc)
+            best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
+        # One host sync per epoch for all models' records.
+        values = torch.stack([loss, acc, val_acc if val_acc is not None else torch.zeros_like(acc)]).tolist()
+        for index, history in enumerate(histories):
+            history.append(EpochRecord(epoch, lr, values[0][index], values[1][index], values[2][index] if val_acc is not None else None))
+    if best_state is not None:
+        stacked.network.load_state_dict(best_state)
+    models = [model.to(device) for model in stacked.unstack()]
+    if on_cuda:
+        torch.cuda.synchronize(device)
+    seconds = (time.perf_counter() - start) / n_models
+    kept = best_epoch.tolist() if best_state is not None else [None] * n_models
+    return [
+        TrainedModel(model=model, seconds=seconds, history=history, best_epoch=epoch_kept, seed=seed, device=str(device), threads=torch.get_num_threads())
+        for model, history, epoch_kept, seed in zip(models, histories, kept, seeds)
+    ]
+
+
+def _initial_model(architecture: str, data: CompetitionData, seed: int) -> torch.nn.Module:
+    """The initial weights train_model starts from for `seed` (same construction, same seed)."""
+    with torch.random.fork_rng(devices=[]):  # leave the caller's random state alone, as train_model
+        torch.manual_seed(seed)
+        return build_model(architecture, data.num_classes, data.in_channels)
+
+
+def _train_one_epoch(stacked: StackedModel, optimizer, images, labels, plan: EpochPlan, recipe: TrainingRecipe, class_weights, on_cuda: bool) -> tuple[torch.Tensor, torch.Tensor]:
+    """One epoch of every model; per-model mean batch loss and training accuracy, as tensors [K] on the device."""
+    stacked.train()
+    n_models, n_examples = plan.order.shape
+    total_loss = torch.zeros(n_models, device=images.device)
+    correct = torch.zeros(n_models, dtype=torch.long, device=images.device)
+    batches = 0
+    for start in range(0, n_examples, recipe.batch_size):
+        positions = slice(start, start + recipe.batch_size)
+        index = plan.order[:, positions]  # [K, b]
+        if index.shape[1] < 2:
+            continue  # BatchNorm cannot train on a single example (train_model skips it too)
+        inputs, targets = images[index], labels[index]  # [K, b, C, H, W], [K, b]
+        if plan.augmented:
+            flat = flip_and_crop_with(inputs.flatten(0, 1), plan.flip[:, positions].flatten(), plan.shift_y[:, positions].flatten(), plan.shift_x[:, positions].flatten())
+            inputs = flat.view(inputs.shape)
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda):
+            logits = stacked(inputs)  # [K, b, classes]
+        losses = per_model_cross_entropy(logits.float(), targets, class_weights, recipe.label_smoothing)
+        optimizer.zero_grad(set_to_none=True)
+        losses.sum().backward()
+        optimizer.step()
+        total_loss += losses.detach()
+        correct += (logits.argmax(-1) == targets).sum(1)
+        batches += 1
+    return total_loss / max(batches, 1), correct.float() / max(n_examples, 1)
+
+
+def per_model_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> torch.Tensor:
+    """[K] losses: F.cross_entropy(logits[k], targets[k], weight, label_smoothing) for each model k.
+
+    logits [K, b, classes], targets [K, b]. With class weights, PyTorch's mean divides by the sum of
+    the targets' weights (label smoothing included), so that is what each model's mean divides by.
+    """
+    n_models, batch, classes = logits.shape
+    per_example = F.cross_entropy(logits.reshape(-1, classes), targets.reshape(-1), weight=weight, label_smoothing=label_smoothing, reduction="none")
+    totals = per_example.view(n_models, batch).sum(1)
+    if weight is None:
+        return totals / batch
+    return totals / weight[targets].sum(1)
+
+
+@torch.no_grad()
+def stacked_logits(stacked: StackedModel, images: torch.Tensor, *, batch_size: int = EVAL_BATCH_SIZE, autocast: bool = False) -> torch.Tensor:
+    """float32 logits [K, n, classes] of every stacked model on the same `images` (eval mode, on their device)."""
+    was_training = stacked.training
+    stacked.eval()
+    device = next(stacked.parameters()).device
+    outputs = []
+    for start in range(0, len(images), batch_size):
+        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+            outputs.append(stacked(images[start : start + batch_size].to(device)).float())
+    stacked.train(was_training)
+    if not outputs:
+        raise ValueError("stacked_logits needs at least one image")
+    return torch.cat(outputs, dim=1)
+
+
+def stacked_accuracy(stacked: StackedModel, images: torch.Tensor, labels: torch.Tensor, *, autocast: bool = False) -> torch.Tensor:
+    """Each stacked model's accuracy on (images, labels): float tensor [K] on the models' device."""
+    logits = stacked_logits(stacked, images, autocast=autocast)
+    return (logits.argmax(-1) == labels.to(logits.device)).float().mean(1)
+
+
+def _check_seeds(seeds: Sequence[int]) -> list[int]:
+    if isinstance(seeds, (int, str)) or not hasattr(seeds, "__iter__"):
+        raise TypeError(f"seeds must be a list of integers (one per model), got {seeds!r}")
+    seeds = list(seeds)
+    if not seeds:
+        raise ValueError("seeds is empty: pass one seed per model to train")
+    checked = []
+    for seed in seeds:
+        try:
+            value = operator.index(seed)  # ints and NumPy integers, not floats or bools
+        except TypeError:
+            value = None
+        if value is None or isinstance(seed, bool) or value < 0:
+            raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
+        checked.append(value)
+    return checked
+
+
+def _check_batch_models(batch_models: int | None, device: torch.device) -> int:
+    if batch_models is None:
+        return default_batch_models(device)
+    if isinstance(batch_models, bool) or not isinstance(batch_models, int) or batch_models < 1:
+        raise ValueError(f"batch_models must be a positive integer (models per stack), got {batch_models!r}")
+    return batch_models

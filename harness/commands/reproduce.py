@@ -1,0 +1,78 @@
+"""`unlearn-harness reproduce`: score every baseline on a competition and write the leaderboard.
+
+Each baseline in baselines/ is an ordinary submission: it goes through the same pool, sandbox,
+trusted evaluation and scoring as any participant's file, into <out>/<baseline>/. Class-unlearning
+methods (file names containing "svd") run only on competitions whose forget set is a class.
+Re-running resumes: finished baselines are not run again.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
+
+BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    add_competition_arguments(parser)
+    parser.add_argument("--out", type=Path, metavar="DIR", help="where results and the leaderboard go (default runs/<competition>/baselines)")
+    parser.add_argument("--only", action="append", metavar="NAME", help="run only this baseline (repeatable), e.g. finetune")
+    parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per result (default 100)")
+    add_execution_arguments(parser)
+
+
+def baseline_files(competition, only: list[str] | None = None) -> list[Path]:
+    """The baselines that apply to `competition`, in file-name order."""
+    from harness.errors import HarnessError
+
+    files = sorted(path for path in BASELINES_DIR.glob("*.py") if not path.name.startswith("_"))
+    if competition.forget.kind != "class":
+        files = [path for path in files if "svd" not in path.stem]
+    if only:
+        known = {path.stem for path in files}
+        unknown = sorted(set(only) - known)
+        if unknown:
+            raise HarnessError(f"unknown baseline(s) {', '.join(unknown)} for {competition.name}; available: {', '.join(sorted(known))}")
+        files = [path for path in files if path.stem in only]
+    return files
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.competition import load_competition
+    from harness.leaderboard import build_leaderboard, load_phase_result, to_markdown, write_leaderboard
+    from harness.pipeline import RunSettings, evaluate_submission
+    from harness.progress import progress
+    from harness.score_record import ScoringOptions
+
+    apply_verbosity(args)
+    competition = load_competition(args.competition)
+    out = (args.out or Path("runs") / competition.name / "baselines").resolve()
+    results = []
+    for baseline in progress(baseline_files(competition, args.only), desc="baselines", unit="baseline"):
+        settings = RunSettings(
+            competition=competition,
+            n_models=args.n_models or competition.n_models,
+            out_dir=out / baseline.stem,
+            sandbox=args.sandbox,
+            device=resolve_device(args.device),
+            jobs=resolve_jobs(args.jobs),
+            backend=args.backend,
+            scheduler=args.scheduler,
+            cache_dir=args.cache_dir,
+            data_dir=args.data_dir,
+            docker_runtime=args.docker_runtime,
+            progress=not args.quiet,
+            scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"),
+        )
+        record = evaluate_submission(baseline, settings)[0].result.record
+        print(f"{baseline.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
+        results.append(load_phase_result(out / baseline.stem))
+    board = build_leaderboard(results)
+    csv_path, html_path = write_leaderboard(board, out)
+    sys.stdout.write(to_markdown(board))
+    print(f"\nwrote {csv_path} and {html_path}", file=sys.stderr)
+    return 0

@@ -1,0 +1,5 @@
+"""A submission without `unlearn` (nor `unlearning`): `missing_function`."""
+
+
+def train(net, retain, forget, val):
+    return net
