@@ -18,7 +18,10 @@ defaults). A grid search over ALPHA_R_GRID x ALPHA_F_GRID (the code's demo grid;
 validation set, split into retained and forgotten classes (if the validation set lacks one side,
 that side is measured on the sample taken above). It never sees the test set. The model may end
 unchanged when no pair beats the original on that score. Under a time budget the search stops when
-the kit's share of it is spent and keeps the best pair so far.
+the kit's share of it is spent and keeps the best pair so far; when the activation statistics alone
+use up that share, the recommended pair is applied without a search. Activations are collected in
+random chunks for at most SPACES_SHARE of the budget, so a tight budget estimates the spaces from
+fewer examples (at least one chunk of each set).
 The forgotten classes are the labels of the forget set; a forget set whose classes also occur in
 the retain set is not class unlearning and is refused with an error.
 """
@@ -49,6 +52,7 @@ ALPHA_F_GRID = (3, 0.25, 0.5, 0.9, 1, 10, 30, 100, 300, 1000)
 SAMPLES = 900
 MAX_PATCHES = 10_000
 CHUNK = 64  # examples per forward pass while collecting activations
+SPACES_SHARE = 0.5  # of the time budget, at most, for collecting activations (the rest is for the search)
 
 
 @dataclass
@@ -68,38 +72,39 @@ def importance(share: torch.Tensor, alpha: float) -> torch.Tensor:
     return alpha * share / ((alpha - 1) * share + 1)
 
 
-def forgotten_classes(retain, forget) -> list[int]:
-    """Labels of the forget set; raises ValueError when any of them also occurs in the retain set."""
-    forget_classes = sorted(set(labels_of(forget).tolist()))
-    shared = sorted(set(forget_classes) & set(labels_of(retain).tolist()))
+def check_whole_classes(forget_classes: list[int], retain_labels: set[int]) -> None:
+    """Raise ValueError unless the forget set is non-empty and none of its classes occurs in the retain set."""
     if not forget_classes:
         raise ValueError("the forget set is empty: there is no class to unlearn")
+    shared = sorted(set(forget_classes) & retain_labels)
     if shared:
         raise ValueError(
             f"SVD class unlearning removes whole classes, but the forget set's classes {shared} also occur in the "
             "retain set: this competition does not forget a class. Use it on a class-unlearning competition "
             "(e.g. digits-class or cifar10-class)."
         )
-    return forget_classes
 
 
-def class_balanced_sample(loader, classes: list[int], total: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Up to `total` (images, labels) spread evenly over `classes`, in loader order (random when it shuffles)."""
+def class_balanced_sample(loader, classes: list[int], total: int) -> tuple[torch.Tensor, torch.Tensor, set[int]]:
+    """Up to `total` (images, labels) spread evenly over `classes`, in loader order (random when it shuffles).
+
+    Reads the whole loader once and also returns every label it holds, for `check_whole_classes`.
+    """
     per_class = max(1, total // max(1, len(classes)))
     taken: dict[int, list[torch.Tensor]] = {label: [] for label in classes}
-
-    def count(label: int) -> int:
-        return sum(len(chunk) for chunk in taken[label])
-
+    counts = dict.fromkeys(classes, 0)
+    seen: set[int] = set()
     for images, labels in batches(loader):
+        seen.update(labels.unique().tolist())
         for label in classes:
-            if count(label) < per_class:
-                taken[label].append(images[labels == label][: per_class - count(label)])
-        if all(count(label) >= per_class for label in classes):
-            break
-    images = torch.cat([chunk for label in classes for chunk in taken[label]])
-    labels = torch.cat([torch.full((count(label),), label, dtype=torch.long) for label in classes])
-    return images, labels
+            if counts[label] < per_class:
+                chosen = images[labels == label][: per_class - counts[label]]
+                taken[label].append(chosen)
+                counts[label] += len(chosen)
+    chunks = [chunk for label in classes for chunk in taken[label]]
+    images = torch.cat(chunks) if chunks else torch.empty(0)
+    labels = torch.tensor([label for label in classes for _ in range(counts[label])], dtype=torch.long)
+    return images, labels, seen
 
 
 def projectable_layers(net: nn.Module) -> list[nn.Module]:
@@ -115,11 +120,15 @@ def layer_inputs_as_rows(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor
     return inputs.reshape(-1, inputs.shape[-1])
 
 
-def activation_spaces(net: nn.Module, layers: list[nn.Module], images: torch.Tensor) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def activation_spaces(
+    net: nn.Module, layers: list[nn.Module], images: torch.Tensor, deadline: Deadline
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per layer, (basis, variance share) of its input activations on `images`, via the Gram matrix's eigenvectors.
 
     The eigenvectors of X^T X are the left singular vectors of the activation matrix X^T, and its
     eigenvalues the squared singular values: accumulating X^T X chunk by chunk never holds X.
+    Chunks are taken in random order and stop at `deadline` (after the first), so a tight budget
+    gives an estimate from fewer examples instead of an over-time run.
     """
     device = model_device(net)
     grams: dict[nn.Module, torch.Tensor] = {}
@@ -137,8 +146,11 @@ def activation_spaces(net: nn.Module, layers: list[nn.Module], images: torch.Ten
     handles = [layer.register_forward_hook(record) for layer in layers]
     try:
         with evaluation_mode(net):
+            order = torch.randperm(count)
             for start in range(0, count, CHUNK):
-                net(images[start : start + CHUNK].to(device))
+                if start and deadline.expired():
+                    break
+                net(images[order[start : start + CHUNK]].to(device))
     finally:
         for handle in handles:
             handle.remove()
@@ -156,10 +168,12 @@ def activation_spaces(net: nn.Module, layers: list[nn.Module], images: torch.Ten
     return spaces
 
 
-def layer_spaces(net: nn.Module, retain_images: torch.Tensor, forget_images: torch.Tensor) -> list[LayerSpaces]:
+def layer_spaces(net: nn.Module, retain_images: torch.Tensor, forget_images: torch.Tensor, deadline: Deadline | None = None) -> list[LayerSpaces]:
+    """Retain and forget spaces of every projectable layer; under a deadline, each set gets SPACES_SHARE / 2 of it."""
+    deadline = deadline or Deadline(None)
     layers = projectable_layers(net)
-    retain_spaces = activation_spaces(net, layers, retain_images)
-    forget_spaces = activation_spaces(net, layers, forget_images)
+    retain_spaces = activation_spaces(net, layers, retain_images, deadline.split(SPACES_SHARE / 2))
+    forget_spaces = activation_spaces(net, layers, forget_images, deadline.split(SPACES_SHARE / (2 - SPACES_SHARE)))
     return [
         LayerSpaces(layer, layer.weight.detach().reshape(layer.weight.shape[0], -1).clone(), *retained, *forgotten)
         for layer, retained, forgotten in zip(layers, retain_spaces, forget_spaces)
@@ -223,10 +237,12 @@ def split_validation(val, forget_classes: list[int], retain_sample, forget_sampl
 
 def unlearn(net, retain, forget, val):
     deadline = Deadline.from_environment()
-    forget_classes = forgotten_classes(retain, forget)
+    forget_classes = sorted(set(labels_of(forget).tolist()))
     retained_classes = [label for label in range(num_classes(net)) if label not in forget_classes]
-    retain_sample = class_balanced_sample(retain, retained_classes, SAMPLES)
-    forget_sample = class_balanced_sample(forget, forget_classes, SAMPLES)
+    retain_images, retain_labels, retain_labels_seen = class_balanced_sample(retain, retained_classes, SAMPLES)
+    check_whole_classes(forget_classes, retain_labels_seen)
+    forget_images, forget_labels, _ = class_balanced_sample(forget, forget_classes, SAMPLES)
+    retain_sample, forget_sample = (retain_images, retain_labels), (forget_images, forget_labels)
     (retained_images, retained_labels), (forgotten_images, forgotten_labels) = split_validation(
         val, forget_classes, retain_sample, forget_sample
     )
@@ -236,7 +252,11 @@ def unlearn(net, retain, forget, val):
         forget_accuracy = accuracy_on(net, forgotten_images, forgotten_labels)
         return retain_accuracy * (1.0 - forget_accuracy)
 
-    projector = Projector(layer_spaces(net, retain_sample[0], forget_sample[0]))
+    projector = Projector(layer_spaces(net, retain_sample[0], forget_sample[0], deadline))
+    if deadline.expired():
+        # No time left to search: the authors' recommended pair is the best guess.
+        projector.apply(ALPHA_R_GRID[0], ALPHA_F_GRID[0])
+        return net
     best_score, best_alphas = score(), None  # the original model is the candidate to beat
     grid = list(itertools.product(ALPHA_R_GRID, ALPHA_F_GRID))
     for alpha_r, alpha_f in progress(grid, desc="alpha grid", unit="pair"):

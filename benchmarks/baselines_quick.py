@@ -94,7 +94,7 @@ def unlearn_once(module, original, data, competition, seed: int, budget_s: float
 
     net = copy.deepcopy(original).train()
     started = time.perf_counter()
-    returned = module.unlearn(net, loader(data.retain, True), loader(data.forget, True), loader(data.val, False))
+    returned = module.unlearn(net, loader(data.retain, True), loader(data.forget, True), loader(data.val, True))
     return (net if returned is None else returned), time.perf_counter() - started
 
 

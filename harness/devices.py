@@ -45,6 +45,19 @@ def usable_cores() -> int:
         return os.cpu_count() or 1
 
 
+def default_jobs(device: str | torch.device) -> int:
+    """Parallel workers when none are asked for: one per visible GPU, or one per CPU core.
+
+    On CPU, one single-threaded worker per core beats fewer multi-threaded ones for the small
+    models of the retrain pool: intra-op threads of tiny convolutions mostly wait on each other,
+    and on a shared machine they slow down several-fold.
+    """
+    device = resolve_device(device)
+    if device.type == "cuda":
+        return 1 if device.index is not None else torch.cuda.device_count()
+    return usable_cores()
+
+
 def threads_per_worker(jobs: int) -> int:
     """torch threads for each of `jobs` parallel workers so that together they fill the cores once."""
     return max(1, usable_cores() // max(1, jobs))

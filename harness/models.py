@@ -70,3 +70,15 @@ def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
     except KeyError:
         raise ConfigError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
     return factory(num_classes=num_classes, in_channels=in_channels)
+
+
+def architecture_signature(name: str, num_classes: int, in_channels: int = 3) -> str:
+    """A short hash of the architecture's state-dict layout (keys, shapes, dtypes).
+
+    Cached models are keyed by it, so a change to an architecture's definition can never reuse
+    weights or outputs of the old one.
+    """
+    import hashlib
+
+    layout = [(key, tuple(value.shape), str(value.dtype)) for key, value in build_model(name, num_classes, in_channels).state_dict().items()]
+    return hashlib.sha256(repr(layout).encode()).hexdigest()[:16]

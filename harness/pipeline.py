@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -95,7 +95,7 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         data_dir=settings.data_dir,
         progress=settings.progress,
     )
-    data = load_data(competition, phase=phase, data_dir=settings.data_dir)
+    data = load_data(competition, phase=phase, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
     budget = competition.time_cutoff * pool.reference_retrain_seconds
     outcomes = _run_unlearning(submission, settings, pool, data, work, budget)
     unlearned = _evaluate_unlearned(outcomes, settings, data, work)
@@ -121,7 +121,8 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         extra={"pool": str(pool.path), "per_run_budget_seconds": budget},
     )
     outputs = RunOutputs.from_records(metadata, unlearned + retrained)
-    result = write_phase_results(directory, outputs, settings.scoring, report=settings.report)
+    scoring = settings.scoring if settings.scoring.n_jobs else replace(settings.scoring, n_jobs=settings.jobs)
+    result = write_phase_results(directory, outputs, scoring, report=settings.report)
     return PhaseResult(phase=phase, directory=directory, result=result)
 
 

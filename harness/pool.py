@@ -37,6 +37,8 @@ from harness import __version__
 from harness.cache import atomic_write, atomic_write_text, cache_root, file_lock
 from harness.competition import Competition, load_competition
 from harness.errors import DataError, HarnessError
+from harness.models import architecture_signature
+from harness.progress import progress_disabled
 
 POOL_FORMAT = 1
 ORIGINAL = "original"
@@ -113,6 +115,7 @@ def pool_identity(competition: Competition, manifest_checksum: str) -> dict[str,
         "format": POOL_FORMAT,
         "manifest_checksum": manifest_checksum,
         "architecture": competition.architecture,
+        "architecture_signature": architecture_signature(competition.architecture, competition.num_classes, competition.in_channels),
         "num_classes": competition.num_classes,
         "in_channels": competition.in_channels,
         "recipe": competition.recipe.to_dict(),
@@ -333,7 +336,7 @@ def ensure_pool(
     *,
     phase: str = "public",
     cache_dir: str | os.PathLike | None = None,
-    jobs: int = 1,
+    jobs: int | None = None,
     device: str = "cpu",
     data_dir: str | os.PathLike | None = None,
     keep_weights: bool = False,
@@ -343,19 +346,21 @@ def ensure_pool(
     """Build what is missing of the pool (the original model and retrained models 0..n_models-1) and return it.
 
     Models train in parallel through joblib (under whatever joblib backend is configured; loky
-    processes by default), `jobs` at a time with `threads` torch threads each (default cores // jobs).
+    processes by default), `jobs` at a time (default: one per GPU, else one per CPU core) with
+    `threads` torch threads each (default cores // jobs).
     The reference retrain time is keyed by the device description, which includes the CPU thread
     count; run unlearning with `pool.reference_threads` threads to compare like with like. When the pool's
     recorded retrain time comes from another device description, one model is retrained here and
     timed, and that time is stored and used.
     """
-    from harness.devices import describe_device, resolve_device, threads_per_worker
+    from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
 
     competition = load_competition(competition)
     competition.phase(phase)
     if not isinstance(n_models, int) or n_models < 1:
         raise HarnessError(f"n_models must be a positive integer, got {n_models!r}")
+    jobs = default_jobs(device) if jobs is None else jobs
     if not isinstance(jobs, int) or jobs < 1:
         raise HarnessError(f"jobs must be a positive integer, got {jobs!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
@@ -407,29 +412,13 @@ def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: 
     missing = [task for task in tasks if not task.is_done()]
     if not missing:
         return 0
-    with _progress_bars(show_progress):
+    with progress_disabled(not show_progress):
         outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
         # Models another builder was training: wait for its lock, then take its result or build it ourselves.
         busy = [task for task, outcome in zip(missing, outcomes) if outcome == "busy"]
         waits = [partial(run_model_task, task, True) for task in busy]
         outcomes += run_tasks(waits, jobs=jobs, desc="waiting for other builders", unit="model")
     return sum(outcome == "built" for outcome in outcomes)
-
-
-@contextlib.contextmanager
-def _progress_bars(show: bool) -> Iterator[None]:
-    """Turn progress bars off for the build when asked, restoring the caller's setting afterwards."""
-    from harness import progress as progress_module
-
-    if show:
-        yield
-        return
-    previous = progress_module._enabled
-    progress_module.set_progress(False)
-    try:
-        yield
-    finally:
-        progress_module.set_progress(previous)
 
 
 def _manifest(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
-from typing import Iterable, TypeVar
+from typing import Iterable, Iterator, TypeVar
 
 from tqdm.auto import tqdm
 
@@ -17,6 +18,23 @@ def set_progress(enabled: bool | None) -> None:
     """True forces bars on, False off, None shows them only on a terminal."""
     global _enabled
     _enabled = enabled
+
+
+def progress_setting() -> bool | None:
+    """The current setting (see set_progress), to restore after changing it temporarily."""
+    return _enabled
+
+
+@contextlib.contextmanager
+def progress_disabled(disabled: bool = True) -> Iterator[None]:
+    """Turn bars off inside the block when `disabled`, restoring the previous setting after."""
+    previous = _enabled
+    if disabled:
+        set_progress(False)
+    try:
+        yield
+    finally:
+        set_progress(previous)
 
 
 def progress(iterable: Iterable[T] | None = None, *, total: int | None = None, desc: str = "", unit: str = "it", **kwargs) -> tqdm:

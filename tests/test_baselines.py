@@ -3,7 +3,7 @@ batch formats and under a small time budget; SVD class unlearning removes a digi
 
 Baselines are loaded from their files, as the sandbox worker loads a submission, and called the way
 the worker calls them: a copy of the original model in train mode, seeded RNGs, the UNLEARN_*
-environment, shuffled retain/forget loaders and an ordered validation loader.
+environment, and shuffled retain/forget/val loaders in the competition's batch format.
 """
 
 from __future__ import annotations
@@ -43,7 +43,7 @@ def load_submission(path: Path) -> ModuleType:
 
 
 class Setup:
-    """A competition's data and its original model, trained once per test session."""
+    """A competition's data and its original model, trained once per test module."""
 
     def __init__(self, name: str):
         self.competition = load_competition(name)
@@ -54,7 +54,7 @@ class Setup:
         def loader(split, shuffle):
             return make_loader(split, self.competition.batch_size, shuffle=shuffle, seed=seed, batch_format=batch_format)
 
-        return loader(self.data.retain, True), loader(self.data.forget, True), loader(self.data.val, False)
+        return loader(self.data.retain, True), loader(self.data.forget, True), loader(self.data.val, True)
 
     def evaluate(self, split, net) -> float:
         return accuracy(net, make_loader(split, 256, shuffle=False))
@@ -118,6 +118,16 @@ def test_baseline_returns_a_valid_changed_model_on_digits(path, batch_format, di
     assert_valid_model(net, digits.original)
     assert changed_parameters(net, digits.original) > 0, "the model came back unchanged"
     assert 0.0 <= digits.evaluate(digits.data.test, net) <= 1.0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("probability", [0.0, 1.0], ids=["pseudo-labels", "transposed"])
+def test_winner5_both_approaches_return_valid_models(probability, digits, monkeypatch):
+    module = load_submission(BASELINES_DIR / "winner5_transpose.py")
+    module.TRANSPOSED_PROBABILITY = probability  # each run draws one approach; force each in turn
+    net = run_baseline(module, digits, monkeypatch)
+    assert_valid_model(net, digits.original)
+    assert changed_parameters(net, digits.original) > 0
 
 
 @pytest.mark.slow

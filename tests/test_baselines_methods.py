@@ -152,13 +152,15 @@ def test_svd_projection_removes_forget_only_directions_and_restores():
     assert torch.equal(layer.weight, original)
 
 
-def test_svd_finds_the_forgotten_classes():
+def test_svd_samples_classes_evenly_and_refuses_a_forget_set_that_is_not_a_class():
     module = baseline("svd_class_unlearning")
-
-    def loader(labels):
-        labels = torch.tensor(labels)
-        return make_loader(Split(torch.zeros(len(labels), 1, 2, 2), labels, np.arange(len(labels)).astype(str)), 2, shuffle=False)
-
-    assert module.forgotten_classes(loader([0, 1, 2, 0]), loader([3, 3, 4])) == [3, 4]
+    labels = torch.tensor([0, 1, 2, 0, 1, 0, 0])
+    loader = make_loader(Split(torch.arange(7.0).view(7, 1, 1, 1), labels, np.arange(7).astype(str)), 2, shuffle=False)
+    images, sampled_labels, seen = module.class_balanced_sample(loader, [0, 1], 4)
+    assert sampled_labels.tolist() == [0, 0, 1, 1] and images.flatten().tolist() == [0.0, 3.0, 1.0, 4.0]
+    assert seen == {0, 1, 2}
+    module.check_whole_classes([3], seen)
     with pytest.raises(ValueError, match=r"classes \[1\] also occur"):
-        module.forgotten_classes(loader([0, 1]), loader([1, 3]))
+        module.check_whole_classes([1, 3], seen)
+    with pytest.raises(ValueError, match="forget set is empty"):
+        module.check_whole_classes([], seen)

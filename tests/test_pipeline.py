@@ -22,6 +22,8 @@ from harness.cli import main as cli
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "baselines" / "finetune.py"
 RANDOM_LABELS = REPO / "baselines" / "random_labels.py"
+# Deterministic (fixed epochs): a resumed run must reproduce an uninterrupted one exactly.
+FIXED = Path(__file__).resolve().parent / "pipeline_submissions" / "fixed_epochs_finetune.py"
 N_MODELS = 4
 # Fields whose values depend only on the submission, the seeds and the data: a resumed run must match.
 DETERMINISTIC_FIELDS = (
@@ -84,22 +86,25 @@ def test_stored_outputs_rescore_to_the_same_figures(finetune_result: Path, capsy
         assert rescored[key] == pytest.approx(record[key], abs=1e-12)
 
 
-def test_killed_run_resumes_to_the_same_figures(finetune_result: Path, cache_dir: Path, tmp_path: Path):
+def test_killed_run_resumes_to_the_same_figures(cache_dir: Path, tmp_path: Path):
+    _require_bwrap()
+    reference_out = tmp_path / "uninterrupted"
+    assert cli(_run_args(FIXED, reference_out, cache_dir, "--phase", "public")) == 0
     out = tmp_path / "resumed"
-    command = [sys.executable, "-m", "harness.cli", *_run_args(FINETUNE, out, cache_dir)]
+    command = [sys.executable, "-m", "harness.cli", *_run_args(FIXED, out, cache_dir, "--phase", "public")]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     # Kill once the first unlearned models exist but before the run can finish.
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline and process.poll() is None:
-        if list((out / "work").glob("public/sandbox/*/**/*.safetensors")):
+        if list((out / "work").glob("public/sandbox/*/results/seed-*.safetensors")):
             break
         time.sleep(0.05)
     os.killpg(process.pid, signal.SIGKILL)
     process.wait()
     assert not (out / "score.json").exists(), "the run finished before it could be killed"
-    assert cli(_run_args(FINETUNE, out, cache_dir)) == 0
+    assert cli(_run_args(FIXED, out, cache_dir, "--phase", "public")) == 0
     resumed = json.loads((out / "score.json").read_text())
-    reference = json.loads((finetune_result / "score.json").read_text())
+    reference = json.loads((reference_out / "score.json").read_text())
     for key in DETERMINISTIC_FIELDS:
         assert resumed[key] == reference[key], key
 

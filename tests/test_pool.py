@@ -35,6 +35,7 @@ def quick_competition(tmp_path_factory) -> Path:
 
 
 def _pool(competition, cache, n_models, **kwargs):
+    kwargs.setdefault("jobs", 1)  # in-process: no worker start-up in unit tests
     return ensure_pool(competition, n_models, cache_dir=cache, threads=1, progress=False, **kwargs)
 
 
@@ -140,7 +141,7 @@ _BUILDER = textwrap.dedent(
     import sys, torch
     torch.set_num_threads(1)
     from harness.pool import ensure_pool
-    pool = ensure_pool(sys.argv[1], int(sys.argv[2]), cache_dir=sys.argv[3], threads=1, progress=False)
+    pool = ensure_pool(sys.argv[1], int(sys.argv[2]), cache_dir=sys.argv[3], jobs=1, threads=1, progress=False)
     print("built", pool.built_now)
     """
 )
@@ -186,7 +187,7 @@ def test_concurrent_builders_build_each_model_exactly_once(quick_competition, tm
 
 
 def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_competition, tmp_path, capsys):
-    argv = ["pool", "--competition", str(quick_competition), "--n-models", "2", "--cache-dir", str(tmp_path), "--threads", "1", "--quiet"]
+    argv = ["pool", "--competition", str(quick_competition), "--n-models", "2", "--cache-dir", str(tmp_path), "--jobs", "1", "--threads", "1", "--quiet"]
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert f"pool: {tmp_path / 'pools'}" in out
@@ -207,3 +208,19 @@ def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch
     monkeypatch.setenv("UNLEARN_HARNESS_CACHE", str(tmp_path / "env"))
     assert cache_root() == tmp_path / "env"
     assert cache_root(tmp_path / "flag") == tmp_path / "flag"
+
+
+def test_devices_default_to_one_single_threaded_worker_per_core_and_reject_unknown_devices(monkeypatch):
+    import harness.devices as devices
+
+    monkeypatch.setattr(devices, "usable_cores", lambda: 8)
+    assert devices.default_jobs("cpu") == 8 and devices.threads_per_worker(8) == 1
+    assert devices.threads_per_worker(1) == 8 and devices.threads_per_worker(3) == 2
+    assert devices.describe_device("cpu", 1).endswith(", 1 torch thread")
+    assert devices.describe_device("cpu", 4).endswith(", 4 torch threads")
+    with pytest.raises(HarnessError, match="unknown device 'tpu'"):
+        devices.resolve_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(HarnessError, match="no CUDA GPU is visible; use --device cpu"):
+            devices.resolve_device("cuda")
+    assert devices.resolve_device("auto").type == ("cuda" if torch.cuda.is_available() else "cpu")

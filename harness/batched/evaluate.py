@@ -45,9 +45,7 @@ def evaluate_models(
     verify_stackable(models[0], _sample_inputs(data))
     evaluations: list[ModelEvaluation] = []
     for start in range(0, len(models), batch_models):
-        stacked = stack_models(models[start : start + batch_models]).to(device)
-        if device.type == "cuda":
-            stacked.use_channels_last()
+        stacked = stack_models(models[start : start + batch_models]).to(device).use_channels_last()
         evaluations += _evaluate_stack(stacked, data, batch_size, include_val)
     return evaluations
 

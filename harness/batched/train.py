@@ -9,8 +9,8 @@ optimizer (SGD, Adam, AdamW) updates each weight from that weight's own gradient
 
 The data lives on the training device and each model's order is drawn there once per epoch
 (harness.batched.epoch_plan), so a step is: slice the K orders, gather the K batches, one forward
-and one backward of the stacked network, one optimizer step. On CUDA it runs under bf16 autocast in
-channels_last, as train_model does.
+and one backward of the stacked network, one optimizer step. The stack runs in channels_last on
+every device; on CUDA under bf16 autocast, as train_model does.
 """
 
 from __future__ import annotations
@@ -90,9 +90,8 @@ def train_models(
 def _train_group(recipe, architecture, data, images, labels, class_weights, seeds, device, desc) -> list[TrainedModel]:
     on_cuda = device.type == "cuda"
     start = time.perf_counter()
-    stacked = stack_models([_initial_model(architecture, data, seed) for seed in seeds]).to(device)
-    if on_cuda:
-        stacked.use_channels_last()
+    # channels_last on every device: grouped convolutions are much faster in it on CPU as well.
+    stacked = stack_models([_initial_model(architecture, data, seed) for seed in seeds]).to(device).use_channels_last()
     optimizer = _optimizer(recipe, stacked)
     scheduler = _scheduler(recipe, optimizer)
     generators = model_generators(seeds, device)

@@ -41,11 +41,11 @@ def apply_verbosity(args: argparse.Namespace) -> None:
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(asctime)s %(name)s: %(message)s")
 
 
-def resolve_jobs(jobs: int | None) -> int:
-    """Default: one worker per usable core, each with one torch thread (retrain and unlearning alike)."""
-    from harness.devices import usable_cores
+def resolve_jobs(jobs: int | None, device: str) -> int:
+    """Default: one worker per GPU, else one single-threaded worker per core (retrain and unlearning alike)."""
+    from harness.devices import default_jobs
 
-    return jobs or usable_cores()
+    return jobs or default_jobs(device)
 
 
 def resolve_device(name: str) -> str:

@@ -30,14 +30,15 @@ def main(args: argparse.Namespace) -> int:
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
+    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory(prefix="unlearn-check-") as scratch:
         settings = RunSettings(
             competition=competition,
             n_models=args.n_models or CHECK_MODELS,
             out_dir=(args.out or Path(scratch)).resolve(),
             sandbox=args.sandbox,
-            device=resolve_device(args.device),
-            jobs=resolve_jobs(args.jobs),
+            device=device,
+            jobs=resolve_jobs(args.jobs, device),
             backend=args.backend,
             scheduler=args.scheduler,
             cache_dir=args.cache_dir,

@@ -15,7 +15,10 @@ from harness.parallel import BACKENDS
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_competition_arguments(parser, n_models_help="retrained models in the pool (default: the competition's)")
     parser.add_argument("--phase", default=None, metavar="PHASE", help="evaluation phase (default: the competition's first, usually public)")
-    parser.add_argument("--jobs", type=int, default=1, metavar="J", help="models trained in parallel (torch threads per model = cores // J)")
+    parser.add_argument(
+        "--jobs", type=int, metavar="J",
+        help="models trained in parallel, with cores // J torch threads each (default: one per GPU, else one per CPU core)",
+    )
     parser.add_argument("--threads", type=int, metavar="T", help="torch threads per model (default cores // J); part of the device description")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:K or auto (default cpu)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the models (default loky)")
@@ -30,6 +33,7 @@ def main(args: argparse.Namespace) -> int:
     import numpy as np
 
     from harness.competition import load_competition
+    from harness.devices import default_jobs
     from harness.errors import HarnessError
     from harness.parallel import execution_backend
     from harness.pool import ensure_pool
@@ -37,10 +41,11 @@ def main(args: argparse.Namespace) -> int:
     competition = load_competition(args.competition)
     phase = args.phase or competition.phase_names[0]
     n_models = competition.n_models if args.n_models is None else args.n_models
-    if n_models < 1 or args.jobs < 1:
+    jobs = default_jobs(args.device) if args.jobs is None else args.jobs
+    if n_models < 1 or jobs < 1:
         raise HarnessError("--n-models and --jobs must be at least 1")
     started = time.perf_counter()
-    with execution_backend(args.backend, jobs=args.jobs, scheduler=args.scheduler) as workers:
+    with execution_backend(args.backend, jobs=jobs, scheduler=args.scheduler) as workers:
         pool = ensure_pool(
             competition, n_models, phase=phase, cache_dir=args.cache_dir, jobs=workers, device=args.device,
             data_dir=args.data_dir, keep_weights=args.keep_weights, progress=not args.quiet, threads=args.threads,

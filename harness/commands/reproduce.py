@@ -50,6 +50,7 @@ def main(args: argparse.Namespace) -> int:
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
+    device = resolve_device(args.device)
     out = (args.out or Path("runs") / competition.name / "baselines").resolve()
     results = []
     for baseline in progress(baseline_files(competition, args.only), desc="baselines", unit="baseline"):
@@ -58,8 +59,8 @@ def main(args: argparse.Namespace) -> int:
             n_models=args.n_models or competition.n_models,
             out_dir=out / baseline.stem,
             sandbox=args.sandbox,
-            device=resolve_device(args.device),
-            jobs=resolve_jobs(args.jobs),
+            device=device,
+            jobs=resolve_jobs(args.jobs, device),
             backend=args.backend,
             scheduler=args.scheduler,
             cache_dir=args.cache_dir,

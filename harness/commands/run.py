@@ -32,14 +32,15 @@ def main(args: argparse.Namespace) -> int:
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
+    device = resolve_device(args.device)
     out = args.out or Path("runs") / competition.name / args.submission.stem
     settings = RunSettings(
         competition=competition,
         n_models=args.n_models or competition.n_models,
         out_dir=out.resolve(),
         sandbox=args.sandbox,
-        device=resolve_device(args.device),
-        jobs=resolve_jobs(args.jobs),
+        device=device,
+        jobs=resolve_jobs(args.jobs, device),
         backend=args.backend,
         scheduler=args.scheduler,
         cache_dir=args.cache_dir,

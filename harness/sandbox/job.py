@@ -33,7 +33,6 @@ from harness.submission_files import ENTRY_FILE, submission_entry
 FORMAT_VERSION = 1
 SPLITS = ("retain", "forget", "val")
 JOB_FILE = "job.json"
-SESSION_FILE = "session.json"
 WEIGHTS_FILE = "original.safetensors"
 DATA_FILE = "data.safetensors"
 IDS_FILE = "ids.json"

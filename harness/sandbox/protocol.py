@@ -22,6 +22,9 @@ from __future__ import annotations
 import json
 from typing import Any, Callable
 
+# The per-sandbox settings file in the job folder (seeds, limits, visible paths), read before torch.
+SESSION_FILE = "session.json"
+
 READY = "ready"
 DONE = "done"
 FINISHED = "finished"

@@ -38,7 +38,7 @@ from harness.progress import progress as progress_bar
 from harness.sandbox import protocol, worker
 from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_backend, resolve_backend
 from harness.sandbox.backends.none import WARNING as UNISOLATED_WARNING
-from harness.sandbox.job import SESSION_FILE, UnlearningJob, job_fingerprint, stored_fingerprint, write_job
+from harness.sandbox.job import UnlearningJob, job_fingerprint, stored_fingerprint, write_job
 from harness.sandbox.limits import SandboxLimits
 from harness.sandbox.logs import LogRouter
 from harness.sandbox.outcomes import ResultStore, RunOutcome
@@ -52,6 +52,7 @@ from harness.sandbox.protocol import (
     OUT_OF_MEMORY,
     READY,
     SANDBOX_VIOLATION,
+    SESSION_FILE,
     TIMEOUT,
 )
 from harness.sandbox.validation import InvalidModel, copy_untrusted_file, load_returned_state_dict, max_weights_bytes
@@ -64,6 +65,7 @@ QUOTA_CHECK_SECONDS = 1.0
 LINGER_SECONDS = 30.0  # a sandbox still alive this long after its last run is stopped
 STOP_WAIT_SECONDS = 60.0  # a killed sandbox must end within this
 DRAIN_SECONDS = 2.0
+MAX_QUEUED_LINES = 10_000
 
 
 def run_submission(
@@ -161,7 +163,7 @@ class Supervisor:
         failure = self._first_failure(outcomes.values())
         for position, seed in pending:
             reason = f"not run: seed {failure.seed} failed with {failure.status}" if failure else "not run"
-            outcomes[seed] = self._outcome(position, seed, NOT_RUN, None, reason)
+            outcomes[seed] = self.make_outcome(position, seed, NOT_RUN, None, reason)
         return [outcomes[seed] for seed in self.job.seeds]
 
     @staticmethod
@@ -169,7 +171,7 @@ class Supervisor:
         failed = [outcome for outcome in outcomes if outcome.status not in (OK, NOT_RUN)]
         return min(failed, key=lambda outcome: outcome.index) if failed else None
 
-    def _outcome(self, position: int, seed: int, status: str, seconds: float | None, message: str | None, **paths) -> RunOutcome:
+    def make_outcome(self, position: int, seed: int, status: str, seconds: float | None, message: str | None, **paths) -> RunOutcome:
         return RunOutcome(
             seed=seed,
             index=self.job.first_index + position,
@@ -252,6 +254,9 @@ class Supervisor:
         except InvalidModel as error:
             destination.unlink(missing_ok=True)
             return protocol.INVALID_MODEL, str(error), None
+        except Exception as error:  # a parser surprised by hostile bytes must not stop the harness
+            destination.unlink(missing_ok=True)
+            return protocol.INVALID_MODEL, f"the weights could not be read ({type(error).__name__}: {error})", None
         finally:
             try:
                 source.unlink()
@@ -274,6 +279,7 @@ class _Session:
         self.supervisor, self.backend, self.spec, self.runs = supervisor, backend, spec, runs
         self.router, self.number, self.on_outcome = router, number, on_outcome
         self.events: queue.Queue = queue.Queue()
+        self.dropped_messages = 0
         self.outcomes: list[RunOutcome] = []
         self.position = 0
         self.ready_at: float | None = None
@@ -282,12 +288,20 @@ class _Session:
         self.kill: _Kill | None = None
         self.ignored_messages = 0
         self._receipt_time = 0.0
-        self._splitter = protocol.LineSplitter(lambda line: self.events.put(("line", self._receipt_time, line)))
+        self._splitter = protocol.LineSplitter(self._queue_line)
 
     # Called from the backend's reader thread.
     def _on_protocol(self, data: bytes, received: float) -> None:
         self._receipt_time = received
         self._splitter.feed(data)
+
+    def _queue_line(self, line: bytes) -> None:
+        # The worker sends a few lines per run; a flood can only come from participant code, and
+        # is dropped rather than queued without bound.
+        if self.events.qsize() >= MAX_QUEUED_LINES:
+            self.dropped_messages += 1
+            return
+        self.events.put(("line", self._receipt_time, line))
 
     def run(self) -> tuple[list[RunOutcome], list[tuple[int, int]]]:
         supervisor = self.supervisor
@@ -356,7 +370,7 @@ class _Session:
 
     def _record(self, status: str, seconds: float, message: str | None, weights: Path | None) -> None:
         position, seed = self.runs[self.position]
-        outcome = self.supervisor._outcome(
+        outcome = self.supervisor.make_outcome(
             position, seed, status, seconds, message,
             weights_path=weights, log_path=self.supervisor.log_path(seed),
         )
@@ -420,8 +434,11 @@ class _Session:
                 f"the {self.backend.name} sandbox could not start the worker: {reason} "
                 f"(log: {self.supervisor.logs_dir / f'session-{self.number}.log'})"
             )
-        if self.ignored_messages:
-            self.router.note(f"{self.ignored_messages} unexpected protocol message(s) were ignored")
+        if self.ignored_messages or self.dropped_messages or self._splitter.dropped_lines:
+            self.router.note(
+                f"protocol messages ignored: {self.ignored_messages} unexpected, {self.dropped_messages} over the queue "
+                f"limit, {self._splitter.dropped_lines} over-long"
+            )
         run_in_progress = self.position < len(self.runs) and not (self.kill is not None and self.kill.status is None)
         if run_in_progress:
             if self.kill is not None:

@@ -202,10 +202,8 @@ class Worker:
 
     def load(self) -> None:
         """Everything before the submission: limits, torch, the job (start-up paid once per sandbox)."""
-        from harness.sandbox.job import SESSION_FILE
-
-        self.session = json.loads((self.job_dir / SESSION_FILE).read_text())
-        apply_rlimits(self.session.get("rlimits", {}))
+        self.session = json.loads((self.job_dir / protocol.SESSION_FILE).read_text())
+        apply_rlimits(self.session.get("rlimits", {}))  # before torch: every allocation is inside the limits
         import torch
 
         from harness.models import build_model

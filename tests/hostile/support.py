@@ -92,8 +92,10 @@ def planned_submission(template: str, destination: Path, behaviours: dict[int, s
 
 def leftovers() -> list[str]:
     """Sandbox containers or cgroups still present (there must be none once a call returns)."""
-    root = Path("/sys/fs/cgroup")
-    found = [str(path) for depth in range(4) for path in root.glob("*/" * depth + "unlearn-sandbox-*")]
+    from harness.sandbox.backends.cgroups import _owner_prefix
+
+    root, mine = Path("/sys/fs/cgroup"), f"{_owner_prefix()}{os.getpid()}-*"
+    found = [str(path) for depth in range(4) for path in root.glob("*/" * depth + mine)]
     from harness.sandbox.backends.docker import LABEL, docker_problem
 
     if docker_problem() is None:

@@ -76,10 +76,6 @@ class Sandbox(ABC):
         self.limits = limits
 
     @abstractmethod
-    def job_path(self, spec: LaunchSpec) -> str:
-        """Where the job folder appears inside the sandbox."""
-
-    @abstractmethod
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         """Every path the sandbox shows (for classifying a missing file as hidden by the sandbox)."""
 

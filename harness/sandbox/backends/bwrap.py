@@ -79,9 +79,6 @@ class BwrapSandbox(SubprocessSandbox):
         super().__init__(limits)
         self._cgroups: Cgroups | None = None
 
-    def job_path(self, spec: LaunchSpec) -> str:
-        return SANDBOX_JOB
-
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         return visible_roots(["/sys"] if spec.gpu_index is not None else [])
 
@@ -110,11 +107,6 @@ class BwrapSandbox(SubprocessSandbox):
                 "bombs, and none is writable here; run the harness as an unprivileged user, give it a cgroup "
                 "(cgroup v2 delegation), or use --sandbox docker"
             )
-
-    @property
-    def memory_is_limited(self) -> bool:
-        """Whether a memory cgroup backs RLIMIT_DATA (shared mappings escape the rlimit alone)."""
-        return self._cgroups is not None and self._cgroups.limits_memory
 
     def command(self, spec: LaunchSpec) -> tuple[list[str], dict[str, str], Path]:
         etc = passwd_files(spec.scratch_dir / "etc")

@@ -12,12 +12,15 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import time
 import uuid
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CONTROLLERS = ("pids", "memory", "cpuset")
+CGROUP_PREFIX = "unlearn-sandbox-"
 
 
 @dataclass
@@ -30,10 +33,6 @@ class Cgroups:
     @property
     def procs_files(self) -> list[Path]:
         return sorted({folder / "cgroup.procs" for folder in self.folders.values()})
-
-    @property
-    def limits_memory(self) -> bool:
-        return "memory" in self.folders
 
     def oom_kills(self) -> int:
         """How many processes the kernel's OOM killer ended in this group so far."""
@@ -127,6 +126,24 @@ def _write(path: Path, value: str) -> None:
     path.write_text(value)
 
 
+def _owner_prefix() -> str:
+    """The name prefix of this host's groups (other hosts or containers may share the hierarchy)."""
+    return f"{CGROUP_PREFIX}{zlib.crc32(socket.gethostname().encode()):08x}-"
+
+
+def _remove_stale(parent: Path, version: int) -> None:
+    """Remove groups left by supervisors that died (their sandboxes died with them: --die-with-parent)."""
+    prefix = _owner_prefix()
+    try:
+        children = [child for child in parent.iterdir() if child.name.startswith(prefix)]
+    except OSError:
+        return
+    for child in children:
+        pid = child.name[len(prefix):].split("-")[0]
+        if pid.isdigit() and not Path(f"/proc/{pid}").exists():
+            Cgroups(version, {"stale": child}).remove(timeout=1.0)
+
+
 def _try_v2(name: str, own: dict[str, str], mounts) -> Cgroups | None:
     for mount_point, kind, _ in mounts:
         if kind != "cgroup2" or "" not in own:
@@ -138,6 +155,7 @@ def _try_v2(name: str, own: dict[str, str], mounts) -> Cgroups | None:
             continue
         if "pids" not in available:
             continue
+        _remove_stale(parent, 2)
         folder = parent / name
         try:
             folder.mkdir()
@@ -153,7 +171,9 @@ def _try_v1(name: str, own: dict[str, str], mounts) -> Cgroups | None:
         for mount_point, kind, options in mounts:
             if kind != "cgroup" or controller not in options or controller not in own:
                 continue
-            folder = Path(mount_point) / own[controller].lstrip("/") / name
+            parent = Path(mount_point) / own[controller].lstrip("/")
+            _remove_stale(parent, 1)
+            folder = parent / name
             try:
                 folder.mkdir()
             except OSError:
@@ -168,7 +188,8 @@ def _try_v1(name: str, own: dict[str, str], mounts) -> Cgroups | None:
 
 def create_cgroups(*, max_processes: int, memory_bytes: int | None, cpus: str | None) -> Cgroups | None:
     """A fresh cgroup with these limits, or None when no pids controller is writable here."""
-    name = f"unlearn-sandbox-{uuid.uuid4().hex[:12]}"
+    # Named after the supervisor's process: whose group it is, and whether that owner is gone.
+    name = f"{_owner_prefix()}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
         own, mounts = _own_paths(), _mounts()
     except OSError:

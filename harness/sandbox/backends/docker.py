@@ -66,6 +66,11 @@ def _client_or_problem():
     return client, None
 
 
+def sandbox_user() -> tuple[int, int]:
+    """Root on the host runs the sandbox as nobody; anyone else as themselves (their files are bound)."""
+    return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else (os.getuid(), os.getgid())
+
+
 def docker_problem() -> str | None:
     """None when a Docker engine answers, else why not (cached per process)."""
     return _client_or_problem()[1]
@@ -93,13 +98,6 @@ class DockerSandbox(Sandbox):
     def _local_image(self) -> bool:
         return self.limits.docker_image is None
 
-    def _user(self) -> tuple[int, int]:
-        # Root on the host runs the sandbox as nobody; anyone else as themselves (their files).
-        return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else (os.getuid(), os.getgid())
-
-    def job_path(self, spec: LaunchSpec) -> str:
-        return SANDBOX_JOB
-
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         return visible_roots(["/sys"]) if self._local_image else list(IMAGE_VISIBLE_ROOTS)
 
@@ -110,11 +108,11 @@ class DockerSandbox(Sandbox):
         from harness.sandbox.backends.docker_image import ensure_local_image
 
         self._client = docker_client()
-        self._image = ensure_local_image(self._client) if self._local_image else self.limits.docker_image
+        self._image = ensure_local_image(self._client, *sandbox_user()) if self._local_image else self.limits.docker_image
         _remove_stale_containers(self._client)
 
     def prepare_output(self, out_dir: Path) -> None:
-        uid, gid = self._user()
+        uid, gid = sandbox_user()
         if os.geteuid() == 0:
             os.chown(out_dir, uid, gid)
 
@@ -141,7 +139,7 @@ class DockerSandbox(Sandbox):
 
         limits = spec.limits
         python = sys.executable if self._local_image else IMAGE_PYTHON
-        uid, gid = self._user()
+        uid, gid = sandbox_user()
         tmpfs = {SANDBOX_TMP: f"size={limits.tmp_bytes},mode=1777"}
         if self._local_image:
             tmpfs.update({str(path): "size=4k,mode=0555,ro" for path in masked_paths()})

@@ -29,8 +29,12 @@ REPOSITORY = "unlearn-harness-sandbox"
 LABEL = "unlearn-harness.image"
 
 
-def root_filesystem() -> bytes:
-    """The image's whole file system as an (uncompressed, reproducible) tar archive."""
+def root_filesystem(uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> bytes:
+    """The image's whole file system as an (uncompressed, reproducible) tar archive.
+
+    `uid`/`gid` is the user the sandbox runs as (nobody for a root harness, else the harness's
+    user, whose files the binds show); /etc/passwd names it so that user lookups work.
+    """
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
 
@@ -47,9 +51,9 @@ def root_filesystem() -> bytes:
                 add(entry.name, tarfile.SYMTYPE, 0o777, link=entry.link_target)
             else:
                 add(entry.name, tarfile.DIRTYPE)
-        passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:{SANDBOX_USER}:/tmp:/usr/sbin/nologin\n"
+        passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{gid}:{SANDBOX_USER}:/tmp:/usr/sbin/nologin\n"
         add("etc/passwd", tarfile.REGTYPE, 0o644, passwd.encode())
-        add("etc/group", tarfile.REGTYPE, 0o644, f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\n".encode())
+        add("etc/group", tarfile.REGTYPE, 0o644, f"root:x:0:\n{SANDBOX_USER}:x:{gid}:\n".encode())
     return buffer.getvalue()
 
 
@@ -58,11 +62,11 @@ def local_image_tag(archive: bytes | None = None) -> str:
     return f"{REPOSITORY}:local-{hashlib.sha256(archive).hexdigest()[:12]}"
 
 
-def ensure_local_image(client) -> str:
-    """The tag of the local image, importing it first if the engine does not have it."""
+def ensure_local_image(client, uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> str:
+    """The tag of the local image for this sandbox user, importing it first if the engine lacks it."""
     import docker
 
-    archive = root_filesystem()
+    archive = root_filesystem(uid, gid)
     tag = local_image_tag(archive)
     try:
         client.images.get(tag)
@@ -74,6 +78,12 @@ def ensure_local_image(client) -> str:
 
 
 if __name__ == "__main__":
-    import docker
+    import sys
 
-    print(ensure_local_image(docker.from_env()))
+    from harness.errors import HarnessError
+    from harness.sandbox.backends.docker import docker_client, sandbox_user
+
+    try:
+        print(ensure_local_image(docker_client(), *sandbox_user()))
+    except HarnessError as error:
+        sys.exit(f"error: {error}")

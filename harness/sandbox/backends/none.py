@@ -24,9 +24,6 @@ class NoSandbox(SubprocessSandbox):
     name = "none"
     isolated = False
 
-    def job_path(self, spec: LaunchSpec) -> str:
-        return str(spec.job_dir)
-
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         return ["/"]
 
