@@ -53,3 +53,26 @@ def resolve_device(name: str) -> str:
     from harness.devices import resolve_device as resolve
 
     return str(resolve(name))
+
+
+def run_settings(args: argparse.Namespace, competition, out_dir: Path, *, n_models: int | None = None, **overrides):
+    """RunSettings from the shared arguments; `overrides` set the fields a command decides itself."""
+    from harness.pipeline import RunSettings
+
+    device = resolve_device(args.device)
+    values = dict(
+        competition=competition,
+        n_models=args.n_models or n_models or competition.n_models,
+        out_dir=Path(out_dir).resolve(),
+        sandbox=args.sandbox,
+        device=device,
+        jobs=resolve_jobs(args.jobs, device),
+        backend=args.backend,
+        scheduler=args.scheduler,
+        cache_dir=args.cache_dir,
+        data_dir=args.data_dir,
+        docker_runtime=args.docker_runtime,
+        progress=not args.quiet,
+    )
+    values.update(overrides)
+    return RunSettings(**values)

@@ -11,7 +11,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
 
 CHECK_MODELS = 2
 
@@ -25,28 +25,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.competition import load_competition
-    from harness.pipeline import RunSettings, evaluate_submission
+    from harness.pipeline import evaluate_submission
     from harness.score_record import ScoringOptions
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
-    device = resolve_device(args.device)
     with tempfile.TemporaryDirectory(prefix="unlearn-check-") as scratch:
-        settings = RunSettings(
-            competition=competition,
-            n_models=args.n_models or CHECK_MODELS,
-            out_dir=(args.out or Path(scratch)).resolve(),
-            sandbox=args.sandbox,
-            device=device,
-            jobs=resolve_jobs(args.jobs, device),
-            backend=args.backend,
-            scheduler=args.scheduler,
-            cache_dir=args.cache_dir,
-            data_dir=args.data_dir,
-            docker_runtime=args.docker_runtime,
+        settings = run_settings(
+            args, competition, args.out or Path(scratch), n_models=CHECK_MODELS,
             phases=(competition.phase_names[0],),
             report=False,
-            progress=not args.quiet,
             scoring=ScoringOptions(bootstrap=0, calibration_splits=0),
         )
         record = evaluate_submission(args.submission, settings)[0].result.record

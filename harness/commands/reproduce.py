@@ -12,7 +12,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
 
 BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
 
@@ -44,31 +44,17 @@ def baseline_files(competition, only: list[str] | None = None) -> list[Path]:
 def main(args: argparse.Namespace) -> int:
     from harness.competition import load_competition
     from harness.leaderboard import build_leaderboard, load_phase_result, to_markdown, write_leaderboard
-    from harness.pipeline import RunSettings, evaluate_submission
+    from harness.pipeline import evaluate_submission
     from harness.progress import progress
     from harness.score_record import ScoringOptions
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
-    device = resolve_device(args.device)
     out = (args.out or Path("runs") / competition.name / "baselines").resolve()
     results = []
     for baseline in progress(baseline_files(competition, args.only), desc="baselines", unit="baseline"):
-        settings = RunSettings(
-            competition=competition,
-            n_models=args.n_models or competition.n_models,
-            out_dir=out / baseline.stem,
-            sandbox=args.sandbox,
-            device=device,
-            jobs=resolve_jobs(args.jobs, device),
-            backend=args.backend,
-            scheduler=args.scheduler,
-            cache_dir=args.cache_dir,
-            data_dir=args.data_dir,
-            docker_runtime=args.docker_runtime,
-            progress=not args.quiet,
-            scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"),
-        )
+        settings = run_settings(args, competition, out / baseline.stem,
+                                scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"))
         record = evaluate_submission(baseline, settings)[0].result.record
         print(f"{baseline.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
         results.append(load_phase_result(out / baseline.stem))

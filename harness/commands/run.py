@@ -10,7 +10,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, resolve_device, resolve_jobs
+from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
 
 EXIT_SCORED, EXIT_NOT_SCORED = 0, 1
 
@@ -27,28 +27,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from harness.competition import load_competition
-    from harness.pipeline import RunSettings, evaluate_submission
+    from harness.pipeline import evaluate_submission
     from harness.score_record import ScoringOptions
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
-    device = resolve_device(args.device)
-    out = args.out or Path("runs") / competition.name / args.submission.stem
-    settings = RunSettings(
-        competition=competition,
-        n_models=args.n_models or competition.n_models,
-        out_dir=out.resolve(),
-        sandbox=args.sandbox,
-        device=device,
-        jobs=resolve_jobs(args.jobs, device),
-        backend=args.backend,
-        scheduler=args.scheduler,
-        cache_dir=args.cache_dir,
-        data_dir=args.data_dir,
-        docker_runtime=args.docker_runtime,
+    settings = run_settings(
+        args, competition, args.out or Path("runs") / competition.name / args.submission.stem,
         phases=tuple(args.phase) if args.phase else None,
         report=not args.no_report,
-        progress=not args.quiet,
         scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"),
     )
     results = evaluate_submission(args.submission, settings)
