@@ -1,0 +1,208 @@
+"""Stacked training and evaluation (harness.batched): each stacked model is trained and measured as alone."""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from harness.batched import evaluate_models, stack_models, train_models
+from harness.batched.epoch_plan import draw_epoch, flip_and_crop_with, model_generators
+from harness.batched.stack import check_stacked, copy_selected_models, verify_stackable
+from harness.batched.train import per_model_cross_entropy
+from harness.competition import TrainingRecipe
+from harness.datasets import load_data
+from harness.errors import ConfigError
+from harness.evaluation import evaluate_model
+from harness.models import build_model
+from harness.training import flip_and_crop, train_model
+
+torch.set_num_threads(1)
+
+QUICK = TrainingRecipe(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4, epochs=1, batch_size=64)
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return load_data("digits", "public")
+
+
+def _models(architecture: str, in_channels: int, seeds, warm_inputs: torch.Tensor) -> list[nn.Module]:
+    models = []
+    for seed in seeds:
+        torch.manual_seed(seed)
+        model = build_model(architecture, 10, in_channels)
+        model.train()(warm_inputs)  # non-trivial BatchNorm running statistics
+        models.append(model)
+    return models
+
+
+def _max_difference(a: nn.Module, b: nn.Module) -> float:
+    sa, sb = a.state_dict(), b.state_dict()
+    assert sa.keys() == sb.keys()
+    return max(float((sa[k].double() - sb[k].double()).abs().max()) for k in sa)
+
+
+@pytest.mark.parametrize("architecture, shape", [("small_cnn", (1, 8, 8)), ("resnet18_cifar", (3, 16, 16)), ("resnet18", (3, 32, 32))])
+def test_a_stack_computes_each_models_own_logits_in_train_and_eval_mode(architecture, shape):
+    models = _models(architecture, shape[0], [0, 1, 2], torch.randn(4, *shape))
+    inputs = torch.randn(3, 4, *shape)  # a different batch per model
+    for channels_last in (False, True):
+        stacked = stack_models(models)
+        if channels_last:
+            stacked.use_channels_last()
+        with torch.no_grad():
+            evaluated = stacked.eval()(inputs)
+            for k, model in enumerate(models):
+                torch.testing.assert_close(evaluated[k], model.eval()(inputs[k]), rtol=1e-4, atol=1e-4)
+        # Training mode: batch statistics and running-statistic updates stay per model.
+        separate = [copy.deepcopy(model).train() for model in models]
+        trained = stacked.train()(inputs)
+        for k, model in enumerate(separate):
+            torch.testing.assert_close(trained[k], model(inputs[k]), rtol=1e-4, atol=1e-4)
+        for original, back in zip(separate, stacked.unstack()):
+            assert _max_difference(original, back) < 1e-5  # running statistics moved alike
+
+
+def test_unstack_gives_back_the_exact_weights():
+    models = _models("small_cnn", 1, [5, 6], torch.randn(4, 1, 8, 8))
+    for original, back in zip(models, stack_models(models).unstack()):
+        assert _max_difference(original, back) == 0.0
+        assert not back.training
+
+
+def test_stacking_rejects_mixed_or_unsupported_architectures():
+    with pytest.raises(ValueError, match="one architecture"):
+        stack_models([build_model("small_cnn", 10, 1), build_model("small_cnn", 10, 3)])
+    with pytest.raises(ValueError, match="at least one"):
+        stack_models([])
+    with pytest.raises(ConfigError, match="LayerNorm"):
+        stack_models([nn.Sequential(nn.Flatten(), nn.LayerNorm(4))] * 2)
+
+
+class _ChannelMixer(nn.Module):
+    """A forward that reverses the channel order: legal alone, wrong across stacked models."""
+
+    def __init__(self):
+        super().__init__()
+        self.conv = nn.Conv2d(1, 4, 3, padding=1)
+        self.fc = nn.Linear(4, 10)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).flip(1).mean(dim=(2, 3)))
+
+
+def test_a_forward_that_mixes_channels_is_caught_before_use():
+    with pytest.raises(ConfigError, match="mixes channels"):
+        verify_stackable(_ChannelMixer(), torch.randn(2, 1, 8, 8))
+    verify_stackable(build_model("small_cnn", 10, 1), torch.randn(2, 1, 8, 8))  # a good one passes
+    models = _models("small_cnn", 1, [0, 1], torch.randn(4, 1, 8, 8))
+    stacked = stack_models(models)
+    with torch.no_grad():
+        stacked.network.fc.weight[0] += 1.0  # model 0's classifier now differs from its original
+    with pytest.raises(ConfigError):
+        check_stacked(stacked, models, torch.randn(2, 1, 8, 8))
+
+
+def test_copy_selected_models_replaces_only_the_selected_models_rows():
+    models = _models("small_cnn", 1, [0, 1, 2], torch.randn(4, 1, 8, 8))
+    target = stack_models(models).use_channels_last().network.state_dict()
+    source_models = _models("small_cnn", 1, [7, 8, 9], torch.randn(4, 1, 8, 8))
+    source = stack_models(source_models).network.state_dict()
+    copy_selected_models(target, source, torch.tensor([False, True, False]))
+    stacked = stack_models(models)
+    stacked.network.load_state_dict(target)
+    back = stacked.unstack()
+    assert _max_difference(back[0], models[0]) == 0.0 and _max_difference(back[2], models[2]) == 0.0
+    weights_only = {k: v for k, v in back[1].state_dict().items() if not k.endswith("num_batches_tracked")}
+    for name, tensor in weights_only.items():
+        assert torch.equal(tensor, source_models[1].state_dict()[name]), name
+
+
+def test_per_model_cross_entropy_is_each_models_own_mean_loss():
+    torch.manual_seed(0)
+    logits, targets = torch.randn(3, 7, 5), torch.randint(0, 5, (3, 7))
+    weight = torch.rand(5) + 0.1
+    for w, smoothing in ((None, 0.0), (weight, 0.0), (weight, 0.2), (None, 0.1)):
+        expected = torch.stack([nn.functional.cross_entropy(logits[k], targets[k], weight=w, label_smoothing=smoothing) for k in range(3)])
+        torch.testing.assert_close(per_model_cross_entropy(logits, targets, w, smoothing), expected)
+
+
+def test_stacked_augmentation_is_train_models_flip_and_crop_with_given_draws():
+    images = torch.arange(6 * 3 * 8 * 8, dtype=torch.float32).reshape(6, 3, 8, 8)
+    generator = torch.Generator().manual_seed(4)
+    expected = flip_and_crop(images, generator, padding=2)
+    draws = torch.Generator().manual_seed(4)  # the same draws, in flip_and_crop's order
+    flip = torch.rand(6, generator=draws) < 0.5
+    shift_y = torch.randint(0, 5, (6,), generator=draws)
+    shift_x = torch.randint(0, 5, (6,), generator=draws)
+    assert torch.equal(flip_and_crop_with(images, flip, shift_y, shift_x, padding=2), expected)
+
+
+def test_each_model_draws_its_own_order_from_its_own_seed():
+    device = torch.device("cpu")
+    plan = draw_epoch(model_generators([3, 4, 3], device), 50, device, augment=True)
+    assert torch.equal(plan.order[0], plan.order[2]) and not torch.equal(plan.order[0], plan.order[1])
+    assert torch.equal(plan.order[0], torch.randperm(50, generator=torch.Generator().manual_seed(3)))  # train_model's draw
+    assert plan.flip.shape == plan.shift_y.shape == (3, 50) and int(plan.shift_x.max()) <= 8
+
+
+def test_one_stacked_epoch_follows_one_at_a_time_training_closely(digits):
+    """Without augmentation a stacked model sees train_model's batches, so after one epoch it is train_model's model up to rounding."""
+    seeds = [3, 4, 5]
+    stacked = train_models(QUICK, digits, seeds=seeds, architecture="small_cnn", batch_models=2, progress=False)
+    assert [t.seed for t in stacked] == seeds
+    for trained, seed in zip(stacked, seeds):
+        alone = train_model(QUICK, digits, seed=seed, architecture="small_cnn", progress=False)
+        assert _max_difference(trained.model, alone.model) < 1e-3
+        assert trained.history[0].train_loss == pytest.approx(alone.history[0].train_loss, rel=1e-4)
+        assert trained.history[0].train_acc == pytest.approx(alone.history[0].train_acc, abs=2 / len(digits.retain))
+        assert trained.seconds > 0 and not trained.model.training and trained.device == "cpu"
+
+
+def test_best_validation_checkpoint_weights_and_loss_options_match_one_at_a_time(digits):
+    recipe = dataclasses.replace(QUICK, epochs=3, best_val_from_epoch=1, class_weighted=True, label_smoothing=0.1, optimizer="adam", lr=3e-3, momentum=0.0, nesterov=False)
+    stacked = train_models(recipe, digits, seeds=[1, 2], architecture="small_cnn", progress=False)
+    for trained in stacked:
+        alone = train_model(recipe, digits, seed=trained.seed, architecture="small_cnn", progress=False)
+        assert [h.val_acc for h in trained.history][0] is None
+        assert [h.val_acc for h in trained.history][1:] == pytest.approx([h.val_acc for h in alone.history][1:], abs=1.5 / len(digits.val))
+        assert trained.best_epoch == alone.best_epoch
+        assert evaluate_model(trained.model, digits).val_acc == pytest.approx(max(h.val_acc for h in trained.history[1:]))
+
+
+def test_augmented_training_runs_and_gives_each_model_its_own_weights(digits):
+    recipe = dataclasses.replace(QUICK, augmentation="flip_crop", batch_size=256)
+    first, second = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", progress=False)
+    assert _max_difference(first.model, second.model) > 1e-3
+    again = train_models(recipe, digits, seeds=[0], architecture="small_cnn", progress=False)[0]
+    assert _max_difference(first.model, again.model) < 1e-3  # a model depends on its seed, not on its stack-mates
+
+
+def test_train_models_rejects_bad_arguments(digits):
+    with pytest.raises(ValueError, match="empty"):
+        train_models(QUICK, digits, seeds=[], architecture="small_cnn")
+    with pytest.raises(ValueError, match="non-negative integers"):
+        train_models(QUICK, digits, seeds=[1.5], architecture="small_cnn")
+    with pytest.raises(TypeError, match="list of integers"):
+        train_models(QUICK, digits, seeds=3, architecture="small_cnn")
+    with pytest.raises(ValueError, match="batch_models"):
+        train_models(QUICK, digits, seeds=[1], architecture="small_cnn", batch_models=0)
+    with pytest.raises(ValueError, match="train_on"):
+        train_models(QUICK, digits, seeds=[1], architecture="small_cnn", train_on="forget")
+
+
+def test_stacked_evaluation_matches_evaluate_model(digits):
+    models = _models("small_cnn", 1, [0, 1, 2], digits.retain.images[:64])
+    stacked = evaluate_models(models, digits, batch_models=2)
+    for model, evaluation in zip(models, stacked):
+        alone = evaluate_model(model, digits)
+        np.testing.assert_allclose(evaluation.forget_confidences, alone.forget_confidences, rtol=1e-5, atol=1e-4)
+        assert evaluation.forget_confidences.dtype == np.float64
+        for field in ("retain_acc", "test_acc", "forget_acc", "val_acc"):
+            assert getattr(evaluation, field) == pytest.approx(getattr(alone, field)), field
+    assert evaluate_models([], digits) == []
