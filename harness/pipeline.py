@@ -44,6 +44,7 @@ class RunSettings:
     cache_dir: Path | None = None
     data_dir: Path | None = None
     docker_runtime: str | None = None
+    docker_image: str | None = None  # None: $UNLEARN_HARNESS_SANDBOX_IMAGE, else the minimal local image
     phases: tuple[str, ...] | None = None  # None: every phase of the competition
     report: bool = True
     progress: bool = True
@@ -163,6 +164,7 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
                     work / "sandbox" / f"chunk-{chunk_number:03d}",
                     settings.sandbox,
                     settings.docker_runtime,
+                    settings.docker_image,
                     competition.allow_unsandboxed,
                 )
             )
@@ -170,10 +172,11 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
     return sorted((outcome for chunk in results for outcome in chunk), key=lambda outcome: outcome.index)
 
 
-def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, docker_runtime: str | None, allow_unsandboxed: bool) -> list:
+def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, docker_runtime: str | None,
+                       docker_image: str | None, allow_unsandboxed: bool) -> list:
     from harness.sandbox import SandboxLimits, run_submission
 
-    limits = SandboxLimits(docker_runtime=docker_runtime)
+    limits = SandboxLimits(docker_runtime=docker_runtime, **({"docker_image": docker_image} if docker_image else {}))
     return run_submission(
         submission, job, work_dir, backend=backend, limits=limits, allow_unsandboxed=allow_unsandboxed, progress=False
     )

@@ -22,8 +22,8 @@ from harness.cli import main as cli
 REPO = Path(__file__).resolve().parents[1]
 FINETUNE = REPO / "baselines" / "finetune.py"
 RANDOM_LABELS = REPO / "baselines" / "random_labels.py"
-# Deterministic (fixed epochs): a resumed run must reproduce an uninterrupted one exactly.
-FIXED = Path(__file__).resolve().parent / "pipeline_submissions" / "fixed_epochs_finetune.py"
+# Deterministic (fixed steps): a resumed run must reproduce an uninterrupted one exactly.
+FIXED = Path(__file__).resolve().parent / "pipeline_submissions" / "fixed_steps_finetune.py"
 N_MODELS = 4
 # Fields whose values depend only on the submission, the seeds and the data: a resumed run must match.
 DETERMINISTIC_FIELDS = (

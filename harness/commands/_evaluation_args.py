@@ -23,6 +23,7 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
                         help="isolation for the submission: docker if an engine answers, else bwrap (default auto)")
     parser.add_argument("--docker-runtime", metavar="RUNTIME", help="Docker runtime for the sandbox, e.g. runsc (gVisor)")
+    parser.add_argument("--docker-image", metavar="IMAGE", help="sandbox image (default: $UNLEARN_HARNESS_SANDBOX_IMAGE, else a minimal local one)")
     parser.add_argument("--device", default="auto", help="cpu, cuda, cuda:K, or auto (cuda when available)")
     parser.add_argument("--jobs", type=int, metavar="J", help="parallel workers: models trained, sandboxes run (default: one per CPU core)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the work items (default loky)")
@@ -72,6 +73,7 @@ def run_settings(args: argparse.Namespace, competition, out_dir: Path, *, n_mode
         cache_dir=args.cache_dir,
         data_dir=args.data_dir,
         docker_runtime=args.docker_runtime,
+        docker_image=args.docker_image,
         progress=not args.quiet,
     )
     values.update(overrides)
