@@ -170,8 +170,10 @@ def _sync(device: torch.device) -> None:
 
 @dataclass
 class TrainingResult:
-    sequential_seconds: float
+    sequential_seconds: float  # wall clock
     batched_seconds: float
+    sequential_cpu_seconds: float  # this process's CPU time: what the work cost, whatever else ran
+    batched_cpu_seconds: float
     sequential_models: list
     batched_models: list
 
@@ -183,22 +185,23 @@ class TrainingResult:
 def measure_training(competition: Competition, data: CompetitionData, seeds: list[int], device: str, batch_models: int) -> TrainingResult:
     """Train the same seeds one at a time and stacked, interleaved stack by stack."""
     _warm_up(competition, data, device, batch_models)
-    sequential_seconds = batched_seconds = 0.0
+    wall = {"sequential": 0.0, "batched": 0.0}
+    cpu = {"sequential": 0.0, "batched": 0.0}
     sequential, batched = [], []
     groups = [seeds[start : start + batch_models] for start in range(0, len(seeds), batch_models)]
     for number, group in enumerate(groups):
         # Alternate which goes first so that a drifting machine load favours neither.
         order = ("sequential", "batched") if number % 2 == 0 else ("batched", "sequential")
         for arm in order:
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             if arm == "sequential":
                 sequential += [train_model(competition, data, seed=seed, device=device, progress=False) for seed in group]
-                sequential_seconds += time.perf_counter() - start
             else:
                 batched += train_models(competition, data, seeds=group, device=device, batch_models=batch_models, progress=False)
-                batched_seconds += time.perf_counter() - start
-        print(f"  stack {number + 1}/{len(groups)}: {len(sequential)} models each so far; one at a time {sequential_seconds:.1f} s, stacked {batched_seconds:.1f} s", flush=True)
-    return TrainingResult(sequential_seconds, batched_seconds, [t.model for t in sequential], [t.model for t in batched])
+            wall[arm] += time.perf_counter() - start
+            cpu[arm] += time.process_time() - start_cpu
+        print(f"  stack {number + 1}/{len(groups)}: {len(sequential)} models each so far; one at a time {wall['sequential']:.1f} s, stacked {wall['batched']:.1f} s (load {_load()})", flush=True)
+    return TrainingResult(wall["sequential"], wall["batched"], cpu["sequential"], cpu["batched"], [t.model for t in sequential], [t.model for t in batched])
 
 
 def _warm_up(competition: Competition, data: CompetitionData, device: str, batch_models: int) -> None:
@@ -237,7 +240,11 @@ def measure_evaluation(models_a: list, models_b: list, data: CompetitionData, de
 
 
 def measure_scoring(batched: list, sequential: list) -> dict:
-    """example_epsilons throughput at this N, and F of stacked vs one-at-a-time next to the calibration reference."""
+    """example_epsilons throughput at this N; F of stacked vs one-at-a-time models next to its null distribution.
+
+    The null is scoring.calibration_reference over the pooled 2N models: random halves of N, i.e.
+    F of two samples of one population at the same N.
+    """
     U = np.stack([evaluation.forget_confidences for evaluation in batched])
     R = np.stack([evaluation.forget_confidences for evaluation in sequential])
     start = time.perf_counter()
@@ -245,8 +252,8 @@ def measure_scoring(batched: list, sequential: list) -> dict:
     seconds = time.perf_counter() - start
     result = {"examples": U.shape[1], "n_models": U.shape[0], "examples_per_second": U.shape[1] / seconds, "seconds": seconds}
     result["forget_quality_batched_vs_sequential"] = forget_score(U, R)
-    if R.shape[0] >= 4:
-        reference = calibration_reference(R, n_splits=5)
+    if R.shape[0] >= 2:
+        reference = calibration_reference(np.vstack([U, R]), n_splits=5)
         result["calibration_reference"] = {"mean": reference.forget_quality, "spread": reference.spread, "models_per_half": reference.n_models}
     return result
 
@@ -421,13 +428,17 @@ def run(args: argparse.Namespace) -> int:
 
     print("\n[training] one at a time vs stacked, interleaved:")
     training = measure_training(competition, data, seeds, str(device), batch_models)
-    for arm, seconds in (("one at a time", training.sequential_seconds), ("stacked", training.batched_seconds)):
+    arms = (("one at a time", training.sequential_seconds, training.sequential_cpu_seconds), ("stacked", training.batched_seconds, training.batched_cpu_seconds))
+    for arm, seconds, cpu_seconds in arms:
         achieved = per_model * args.n_models / seconds
         fraction = f"{achieved / peak:.2%} of peak" if peak else f"{achieved / ceiling:.1%} of the measured GEMM ceiling (peak unknown)"
-        print(f"[training] {arm:14s} {seconds:8.1f} s  {3600 * args.n_models / seconds:9.0f} models/hour  {achieved / 1e9:8.1f} GFLOP/s  {fraction}")
+        print(f"[training] {arm:14s} {seconds:8.1f} s wall, {cpu_seconds:8.1f} s CPU  {3600 * args.n_models / seconds:9.0f} models/hour  {achieved / 1e9:8.1f} GFLOP/s  {fraction}")
+    print(f"[training] CPU-time ratio one-at-a-time/stacked: {training.sequential_cpu_seconds / training.batched_cpu_seconds:.2f} (the CPU time this process used: with one thread it hardly depends on what else runs)")
     figures["training"] = {
         "sequential_seconds": training.sequential_seconds,
         "batched_seconds": training.batched_seconds,
+        "sequential_cpu_seconds": training.sequential_cpu_seconds,
+        "batched_cpu_seconds": training.batched_cpu_seconds,
         "sequential_models_per_hour": 3600 * args.n_models / training.sequential_seconds,
         "batched_models_per_hour": 3600 * args.n_models / training.batched_seconds,
         "flops_per_model": per_model,
@@ -446,7 +457,7 @@ def run(args: argparse.Namespace) -> int:
     line = f"[scoring] F(stacked vs one-at-a-time models, N = {scoring['n_models']}) = {scoring['forget_quality_batched_vs_sequential']:.3f}"
     if "calibration_reference" in scoring:
         reference = scoring["calibration_reference"]
-        line += f"; calibration reference (one-at-a-time halves, N = {reference['models_per_half']}) = {reference['mean']:.3f} +- {reference['spread']:.3f}"
+        line += f"; two samples of one population (random halves of all 2N, calibration_reference) = {reference['mean']:.3f} +- {reference['spread']:.3f}"
     print(line)
     figures["evaluation"] = {key: value for key, value in evaluation.items() if not key.endswith("_evaluations")}
     figures["scoring"] = scoring

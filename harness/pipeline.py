@@ -241,30 +241,26 @@ def _evaluate_one(outcome, competition: Competition, data, device: str, cache: P
         return ModelRecord(kind="unlearned", index=outcome.index, seed=outcome.seed, status="invalid_model",
                            seconds=outcome.seconds, message=str(error))
     evaluation = evaluate_model(model, data, device=device)
-    record = ModelRecord(
-        kind="unlearned",
-        index=outcome.index,
-        seed=outcome.seed,
-        retain_acc=evaluation.retain_acc,
-        test_acc=evaluation.test_acc,
-        forget_acc=evaluation.forget_acc,
-        seconds=outcome.seconds,
-        forget_confidences=[float(x) for x in evaluation.forget_confidences],
-    )
+    record = _evaluated_record("unlearned", outcome.index, outcome.seed, outcome.seconds, evaluation)
     atomic_write_text(cached, json.dumps({"weights_sha256": digest, "record": record.__dict__}))
     return record
 
 
 def _retrained_record(record) -> ModelRecord:
+    return _evaluated_record("retrained", record.index, record.seed, record.seconds, record)
+
+
+def _evaluated_record(kind: str, index: int, seed: int, seconds: float | None, evaluated) -> ModelRecord:
+    """An outputs row from anything carrying the evaluation fields (a ModelEvaluation or a pool record)."""
     return ModelRecord(
-        kind="retrained",
-        index=record.index,
-        seed=record.seed,
-        retain_acc=record.retain_acc,
-        test_acc=record.test_acc,
-        forget_acc=record.forget_acc,
-        seconds=record.seconds,
-        forget_confidences=record.forget_confidences,
+        kind=kind,
+        index=index,
+        seed=seed,
+        retain_acc=float(evaluated.retain_acc),
+        test_acc=float(evaluated.test_acc),
+        forget_acc=float(evaluated.forget_acc),
+        seconds=seconds,
+        forget_confidences=[float(x) for x in evaluated.forget_confidences],
     )
 
 

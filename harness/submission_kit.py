@@ -49,11 +49,7 @@ torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 # The run's environment
 # ---------------------------------------------------------------------------------------------
 
-ENV_SEED = "UNLEARN_SEED"
-ENV_TIME_BUDGET = "UNLEARN_TIME_BUDGET_S"
-ENV_NUM_CLASSES = "UNLEARN_NUM_CLASSES"
-ENV_DEVICE = "UNLEARN_DEVICE"
-ENV_COMPETITION = "UNLEARN_COMPETITION"
+from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_SEED, ENV_TIME_BUDGET  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)

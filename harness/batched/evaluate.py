@@ -13,11 +13,12 @@ import numpy as np
 import torch
 from torch import nn
 
+from harness.batched.inference import stacked_logits
+from harness.batched.sizes import check_batch_models
 from harness.batched.stack import StackedModel, stack_models, verify_stackable
-from harness.batched.train import _check_batch_models, stacked_logits
 from harness.data import CompetitionData, Split
 from harness.devices import resolve_device
-from harness.evaluation import DEFAULT_BATCH_SIZE, ModelEvaluation
+from harness.evaluation import ModelEvaluation
 from scoring.confidence import logit_scaled_confidence
 
 
@@ -26,12 +27,13 @@ def evaluate_models(
     data: CompetitionData,
     *,
     device: str | torch.device = "cpu",
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    batch_size: int | None = None,
     batch_models: int | None = None,
     include_val: bool = True,
 ) -> list[ModelEvaluation]:
     """evaluate_model(model, data, ...) for every model, `batch_models` models per stacked forward.
 
+    `batch_size` is the examples per stacked forward (default: harness.batched.sizes.examples_per_forward).
     The models must share one architecture; they are read, not changed (the stacks hold copies).
     Results are in the order of `models`.
     """
@@ -39,8 +41,8 @@ def evaluate_models(
     if not models:
         return []
     device = resolve_device(device)
-    batch_models = _check_batch_models(batch_models, device)
-    if not isinstance(batch_size, int) or batch_size < 1:
+    batch_models = check_batch_models(batch_models, device)
+    if batch_size is not None and (isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1):
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
     verify_stackable(models[0], _sample_inputs(data))
     evaluations: list[ModelEvaluation] = []
@@ -50,7 +52,7 @@ def evaluate_models(
     return evaluations
 
 
-def _evaluate_stack(stacked: StackedModel, data: CompetitionData, batch_size: int, include_val: bool) -> list[ModelEvaluation]:
+def _evaluate_stack(stacked: StackedModel, data: CompetitionData, batch_size: int | None, include_val: bool) -> list[ModelEvaluation]:
     forget_logits = _logits(stacked, data.forget, batch_size)  # [K, E, classes], float32
     forget_labels = data.forget.labels.numpy()
     forget_acc = _accuracies(forget_logits, data.forget)
@@ -70,7 +72,7 @@ def _evaluate_stack(stacked: StackedModel, data: CompetitionData, batch_size: in
     ]
 
 
-def _logits(stacked: StackedModel, split: Split, batch_size: int) -> torch.Tensor:
+def _logits(stacked: StackedModel, split: Split, batch_size: int | None) -> torch.Tensor:
     if len(split) == 0:
         return torch.zeros(stacked.n_models, 0, 0)
     return stacked_logits(stacked, split.images, batch_size=batch_size, autocast=False)

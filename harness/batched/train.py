@@ -23,6 +23,8 @@ import torch
 import torch.nn.functional as F
 
 from harness.batched.epoch_plan import EpochPlan, draw_epoch, flip_and_crop_with, model_generators
+from harness.batched.inference import stacked_accuracy
+from harness.batched.sizes import check_batch_models
 from harness.batched.stack import StackedModel, copy_selected_models, stack_models, verify_stackable
 from harness.competition import Competition, TrainingRecipe
 from harness.data import CompetitionData
@@ -31,17 +33,6 @@ from harness.errors import ConfigError
 from harness.models import build_model
 from harness.progress import progress as progress_bar
 from harness.training import TRAIN_ON, EpochRecord, TrainedModel, _class_weights, _optimizer, _recipe_and_architecture, _scheduler, _training_set
-
-# Models per stack when the caller does not say. On CPU a stack's activations should stay near the
-# caches (see benchmarks/RESULTS.md, "Pool throughput"); a GPU needs many models to fill it.
-DEFAULT_BATCH_MODELS = {"cpu": 8, "cuda": 64}
-EVAL_BATCH_SIZE = 1024
-
-
-def default_batch_models(device: str | torch.device) -> int:
-    """How many models one stack trains together on `device` by default."""
-    return DEFAULT_BATCH_MODELS[resolve_device(device).type]
-
 
 def train_models(
     competition_or_recipe: Competition | TrainingRecipe,
@@ -69,7 +60,7 @@ def train_models(
     if recipe.best_val_from_epoch is not None and len(data.val) == 0:
         raise ConfigError("the recipe keeps the best-validation checkpoint, but the validation split is empty")
     device = resolve_device(device)
-    batch_models = _check_batch_models(batch_models, device)
+    batch_models = check_batch_models(batch_models, device)
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = False  # as train_model: autotuning by timing is not reproducible
         torch.backends.cudnn.deterministic = True
@@ -188,28 +179,6 @@ def per_model_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight:
     return totals / weight[targets].sum(1)
 
 
-@torch.no_grad()
-def stacked_logits(stacked: StackedModel, images: torch.Tensor, *, batch_size: int = EVAL_BATCH_SIZE, autocast: bool = False) -> torch.Tensor:
-    """float32 logits [K, n, classes] of every stacked model on the same `images` (eval mode, on their device)."""
-    was_training = stacked.training
-    stacked.eval()
-    device = next(stacked.parameters()).device
-    outputs = []
-    for start in range(0, len(images), batch_size):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
-            outputs.append(stacked(images[start : start + batch_size].to(device)).float())
-    stacked.train(was_training)
-    if not outputs:
-        raise ValueError("stacked_logits needs at least one image")
-    return torch.cat(outputs, dim=1)
-
-
-def stacked_accuracy(stacked: StackedModel, images: torch.Tensor, labels: torch.Tensor, *, autocast: bool = False) -> torch.Tensor:
-    """Each stacked model's accuracy on (images, labels): float tensor [K] on the models' device."""
-    logits = stacked_logits(stacked, images, autocast=autocast)
-    return (logits.argmax(-1) == labels.to(logits.device)).float().mean(1)
-
-
 def _check_seeds(seeds: Sequence[int]) -> list[int]:
     if isinstance(seeds, (int, str)) or not hasattr(seeds, "__iter__"):
         raise TypeError(f"seeds must be a list of integers (one per model), got {seeds!r}")
@@ -226,11 +195,3 @@ def _check_seeds(seeds: Sequence[int]) -> list[int]:
             raise ValueError(f"seeds must be non-negative integers, got {seed!r}")
         checked.append(value)
     return checked
-
-
-def _check_batch_models(batch_models: int | None, device: torch.device) -> int:
-    if batch_models is None:
-        return default_batch_models(device)
-    if isinstance(batch_models, bool) or not isinstance(batch_models, int) or batch_models < 1:
-        raise ValueError(f"batch_models must be a positive integer (models per stack), got {batch_models!r}")
-    return batch_models

@@ -42,11 +42,7 @@ from harness.sandbox.protocol import (
 FUNCTION_NAMES = ("unlearn", "unlearning")  # the 2023 Kaggle notebooks called it `unlearning`
 WEIGHTS_NAME = "run-{index:05d}.safetensors"
 
-ENV_SEED = "UNLEARN_SEED"
-ENV_TIME_BUDGET = "UNLEARN_TIME_BUDGET_S"
-ENV_NUM_CLASSES = "UNLEARN_NUM_CLASSES"
-ENV_DEVICE = "UNLEARN_DEVICE"
-ENV_COMPETITION = "UNLEARN_COMPETITION"
+from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_SEED, ENV_TIME_BUDGET  # noqa: F401 (re-exported)
 
 RLIMITS = {
     "data": resource.RLIMIT_DATA,

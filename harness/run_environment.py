@@ -1,0 +1,11 @@
+"""Names of the environment variables the sandbox worker sets for every unlearning run.
+
+Shared by the worker (which sets them) and the submission kit (which reads them); documented
+for participants in submissions/README.md.
+"""
+
+ENV_SEED = "UNLEARN_SEED"
+ENV_TIME_BUDGET = "UNLEARN_TIME_BUDGET_S"
+ENV_NUM_CLASSES = "UNLEARN_NUM_CLASSES"
+ENV_DEVICE = "UNLEARN_DEVICE"
+ENV_COMPETITION = "UNLEARN_COMPETITION"
