@@ -76,6 +76,15 @@ def competition_data(competition: Competition, phase: str, data_dir: str | None)
         return synthetic_cifar10(competition), "SYNTHETIC (random uint8 CIFAR-shaped images, 10 classes; no CIFAR-10 archive found)"
 
 
+def load_benchmark_data(competition: Competition, phase: str, data_dir: str | None, subset: int | None) -> tuple[CompetitionData, str]:
+    """competition_data, cut to the first `subset` examples of each split when asked."""
+    data, kind = competition_data(competition, phase, data_dir)
+    if subset is None:
+        return data, kind
+    splits = {name: _head(getattr(data, name), subset) for name in ("retain", "forget", "val", "test")}
+    return dataclasses.replace(data, **splits), f"{kind}, first {subset} examples of each split"
+
+
 def synthetic_cifar10(competition: Competition, seed: int = 0) -> CompetitionData:
     """CIFAR-10's sizes and shapes with random pixels: 50,000 train (forget by the competition's rule), 10,000 held out."""
     from harness.datasets.cifar10 import MEAN, STD
@@ -144,9 +153,10 @@ def device_peak(device: torch.device) -> tuple[float | None, str]:
     return None, "CPU peak unknown (a virtual CPU: the FMA units and clocks behind it are not visible)"
 
 
-def gemm_ceiling(device: torch.device, size: int = 2048) -> float:
+def gemm_ceiling(device: torch.device) -> float:
     """Best fp32 (CPU) or bf16 (CUDA) GEMM FLOP/s measured now: what this device sustains on ideal work."""
     dtype = torch.bfloat16 if device.type == "cuda" else torch.float32
+    size = 8192 if device.type == "cuda" else 2048
     a = torch.randn(size, size, device=device, dtype=dtype)
     b = torch.randn(size, size, device=device, dtype=dtype)
     best = float("inf")
@@ -258,29 +268,42 @@ def measure_scoring(batched: list, sequential: list) -> dict:
     return result
 
 
-def measure_processes(competition: Competition, phase: str, data_dir: str | None, seeds: list[int], device: str, processes: int, threads: int, batch_models: int) -> dict:
-    """The pool's way to use the cores: `processes` loky workers, threads // processes torch threads each."""
+def measure_processes(competition: Competition, phase: str, data_dir: str | None, subset: int | None, seeds: list[int], device: str, processes: int, threads: int, batch_models: int) -> dict:
+    """The pool's way to use the cores: `processes` loky workers, threads // processes torch threads each.
+
+    The workers are started, loaded with the data and warmed up first (loky reuses them), so both
+    arms time training only, as in a pool that builds many models per worker.
+    """
     import joblib
 
     per_worker = max(1, threads // processes)
     shares = [seeds[index::processes] for index in range(processes)]
-    results = {}
-    for arm in ("sequential", "batched"):
+    results: dict = {"threads_per_worker": per_worker}
+    with joblib.parallel_config(backend="loky", n_jobs=processes):
         start = time.perf_counter()
-        joblib.Parallel(n_jobs=processes, backend="loky")(
-            joblib.delayed(_worker_train)(competition.source or competition.name, phase, data_dir, share, device, per_worker, arm, batch_models) for share in shares
-        )
-        seconds = time.perf_counter() - start
-        results[arm] = {"seconds": seconds, "models_per_hour": 3600 * len(seeds) / seconds}
-    results["threads_per_worker"] = per_worker
+        joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, [], device, per_worker, "warm-up", batch_models) for _ in shares)
+        results["start_up_seconds"] = time.perf_counter() - start
+        for arm in ("sequential", "batched"):
+            start = time.perf_counter()
+            joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, share, device, per_worker, arm, batch_models) for share in shares)
+            seconds = time.perf_counter() - start
+            results[arm] = {"seconds": seconds, "models_per_hour": 3600 * len(seeds) / seconds}
     return results
 
 
-def _worker_train(competition_ref, phase, data_dir, seeds, device, threads, arm, batch_models) -> None:
+# A worker process keeps its data between calls, as the pool's workers do.
+_worker_data: dict[tuple, CompetitionData] = {}
+
+
+def _worker_train(competition, phase, data_dir, subset, seeds, device, threads, arm, batch_models) -> None:
     torch.set_num_threads(threads)
-    competition = load_competition(competition_ref)
-    data, _ = competition_data(competition, phase, data_dir)
-    if arm == "sequential":
+    key = (competition.fingerprint_json(), phase, data_dir, subset)
+    if key not in _worker_data:
+        _worker_data[key] = load_benchmark_data(competition, phase, data_dir, subset)[0]
+    data = _worker_data[key]
+    if arm == "warm-up":
+        _warm_up(competition, data, device, batch_models)
+    elif arm == "sequential":
         for seed in seeds:
             train_model(competition, data, seed=seed, device=device, progress=False)
     else:
@@ -295,8 +318,13 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
 
     recipe = competition.recipe
     batch = recipe.batch_size
-    images = data.retain.images[: batch * n_models].to(device).view(n_models, batch, *data.retain.images.shape[1:])
-    labels = data.retain.labels[: batch * n_models].to(device).view(n_models, batch)
+    rows = torch.arange(batch * n_models) % len(data.retain)  # one batch per model, wrapping round small splits
+    images = data.retain.images[rows].to(device).view(n_models, batch, *data.retain.images.shape[1:])
+    labels = data.retain.labels[rows].to(device).view(n_models, batch)
+    on_cuda = device.type == "cuda"
+
+    def autocast():  # as in training: bf16 on CUDA, float32 on CPU
+        return torch.autocast("cuda", dtype=torch.bfloat16, enabled=on_cuda)
 
     def models():
         out = []
@@ -321,8 +349,9 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
 
         def one_at_a_time(separate=separate, optimizers=optimizers, memory_format=memory_format):
             for index, (model, optimizer) in enumerate(zip(separate, optimizers)):
-                x = images[index].contiguous(memory_format=memory_format)
-                loss = torch.nn.functional.cross_entropy(model(x), labels[index])
+                with autocast():
+                    logits = model(images[index].contiguous(memory_format=memory_format))
+                loss = torch.nn.functional.cross_entropy(logits.float(), labels[index])
                 optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 optimizer.step()
@@ -342,8 +371,9 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
     batched_forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))
 
     def vmapped():
-        logits = batched_forward(params, buffers, images)
-        loss = per_model_cross_entropy(logits, labels).sum()
+        with autocast():
+            logits = batched_forward(params, buffers, images)
+        loss = per_model_cross_entropy(logits.float(), labels).sum()
         vmap_optimizer.zero_grad(set_to_none=True)
         loss.backward()
         vmap_optimizer.step()
@@ -358,7 +388,9 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
         optimizer = _optimizer(recipe, stacked)
 
         def grouped(stacked=stacked, optimizer=optimizer):
-            loss = per_model_cross_entropy(stacked(images), labels).sum()
+            with autocast():
+                logits = stacked(images)
+            loss = per_model_cross_entropy(logits.float(), labels).sum()
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
@@ -380,6 +412,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--batch-models", type=int, default=None, help="models per stack (default: harness.batched's default for the device)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the whole run (default: the usable cores)")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (throughput per epoch is what counts)")
+    parser.add_argument("--subset", type=int, default=None, metavar="M", help="keep only the first M examples of each split (a quick run: per-step costs are unchanged)")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--processes", type=int, default=0, help="also train in this many worker processes (the pool's joblib way)")
     parser.add_argument("--strategies", action="store_true", help="also time one training step of each batching technique")
@@ -408,12 +441,15 @@ def run(args: argparse.Namespace) -> int:
         if best_from is not None:
             best_from = min(best_from, args.epochs - 1)
         competition = dataclasses.replace(competition, recipe=dataclasses.replace(recipe, epochs=args.epochs, best_val_from_epoch=best_from))
-    data, data_kind = competition_data(competition, args.phase, args.data_dir)
+    if args.subset is not None and args.subset < 2:
+        raise HarnessError(f"--subset must be at least 2 examples, got {args.subset}")
+    data, data_kind = load_benchmark_data(competition, args.phase, args.data_dir, args.subset)
     seeds = [model_seed(competition, RETRAINED, index) for index in range(args.n_models)]
 
     print(f"command: python {' '.join([sys.argv[0], *sys.argv[1:]])}")
     print(f"date: {time.strftime('%Y-%m-%d %H:%M:%S %z')}")
     print(f"device: {describe_device(device, threads)}; torch {torch.__version__}; python {platform.python_version()}")
+    print(f"harness imported from: {Path(sys.modules['harness'].__file__).parent}")
     print(f"torch threads (fixed for the whole run): {torch.get_num_threads()}; usable cores: {usable_cores()}; load average at start: {_load()}")
     print(f"competition: {competition.name} ({competition.architecture}, {competition.recipe.epochs} epochs, batch {competition.recipe.batch_size}); data: {data_kind}")
     print(f"splits: retain {len(data.retain)}, forget {len(data.forget)}, val {len(data.val)}, test {len(data.test)}; N = {args.n_models} models per arm, {batch_models} per stack")
@@ -459,14 +495,20 @@ def run(args: argparse.Namespace) -> int:
         reference = scoring["calibration_reference"]
         line += f"; two samples of one population (random halves of all 2N, calibration_reference) = {reference['mean']:.3f} +- {reference['spread']:.3f}"
     print(line)
+    if competition.recipe.augmentation == "none" and device.type == "cpu":
+        print("[scoring] (both arms train the same seeds and, on CPU without augmentation, see the same batches: each stacked model is nearly"
+              " its one-at-a-time twin, so F sits above that null; tests/test_batched_statistics.py tests independent seeds)")
     figures["evaluation"] = {key: value for key, value in evaluation.items() if not key.endswith("_evaluations")}
     figures["scoring"] = scoring
 
     if args.processes:
-        print(f"\n[processes] {args.processes} worker processes (loky), N = {args.n_models} models, start-up and data loading included:")
-        processes = measure_processes(competition, args.phase, args.data_dir, seeds, str(device), args.processes, threads, batch_models)
-        for arm in ("sequential", "batched"):
-            print(f"[processes] {arm:10s} in {args.processes} x {processes['threads_per_worker']} threads: {processes[arm]['seconds']:.1f} s, {processes[arm]['models_per_hour']:.0f} models/hour")
+        print(f"\n[processes] {args.processes} worker processes (loky), N = {args.n_models} models, started and warmed up first:")
+        processes = measure_processes(competition, args.phase, args.data_dir, args.subset, seeds, str(device), args.processes, threads, batch_models)
+        print(f"[processes] start-up, data and warm-up (not counted): {processes['start_up_seconds']:.1f} s")
+        for arm, label in (("sequential", "one at a time"), ("batched", "stacked")):
+            print(f"[processes] {label:14s} in {args.processes} x {processes['threads_per_worker']} threads: {processes[arm]['seconds']:.1f} s, {processes[arm]['models_per_hour']:.0f} models/hour")
+        print(f"[processes] stacked/one-at-a-time in processes: {processes['sequential']['seconds'] / processes['batched']['seconds']:.2f};"
+              f" stacked in processes vs one at a time in this process: {training.sequential_seconds / processes['batched']['seconds']:.2f}")
         figures["processes"] = processes
 
     if args.strategies:

@@ -212,3 +212,16 @@ def test_stacked_evaluation_matches_evaluate_model(digits):
         for field in ("retain_acc", "test_acc", "forget_acc", "val_acc"):
             assert getattr(evaluation, field) == pytest.approx(getattr(alone, field)), field
     assert evaluate_models([], digits) == []
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_cuda_stacked_training_is_deterministic_with_bf16_and_channels_last(digits):
+    recipe = dataclasses.replace(QUICK, epochs=3, augmentation="flip_crop")
+    first = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
+    again = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
+    assert next(first[0].model.parameters()).is_cuda and first[0].device.startswith("cuda")
+    assert _max_difference(first[0].model, again[0].model) == 0.0
+    evaluations = evaluate_models([trained.model for trained in first], digits, device="cuda")
+    alone = evaluate_model(first[1].model, digits, device="cuda")
+    np.testing.assert_allclose(evaluations[1].forget_confidences, alone.forget_confidences, rtol=1e-3, atol=1e-2)
+    assert min(evaluation.test_acc for evaluation in evaluations) > 0.5

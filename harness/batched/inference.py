@@ -30,6 +30,6 @@ def stacked_logits(stacked: StackedModel, images: torch.Tensor, *, batch_size: i
 
 
 def stacked_accuracy(stacked: StackedModel, images: torch.Tensor, labels: torch.Tensor, *, autocast: bool = False) -> torch.Tensor:
-    """Each stacked model's accuracy on (images, labels): float tensor [K] on the models' device."""
+    """Each stacked model's accuracy on (images, labels): float64 tensor [K] on the models' device."""
     logits = stacked_logits(stacked, images, autocast=autocast)
-    return (logits.argmax(-1) == labels.to(logits.device)).float().mean(1)
+    return (logits.argmax(-1) == labels.to(logits.device)).double().mean(1)

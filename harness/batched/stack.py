@@ -12,10 +12,11 @@ change. Every per-model activation [B, C, H, W] becomes one slice of a wide acti
 - channel-wise leaves (ReLU, pooling, identity, dropout) and the containers' own code (residual
   additions, flatten) work unchanged on the wide tensor.
 
-Every stacked tensor is model-major along dim 0, so `tensor.view(K, -1)[k]` is model k's part:
-that is what per-model checkpointing and `unstack` rely on. A forward that mixes channels in its
-own code (a channel shuffle, a concatenation) would silently break this; `check_stacked` catches it
-by comparing the stacked network with the separate models on real inputs.
+Every stacked tensor is model-major along dim 0 (model k owns the k-th equal block of rows; a
+stacked Linear keeps [K, out, in]): per-model checkpointing and `unstack` rely on that. A forward
+that mixes channels in its own code (a channel shuffle, a concatenation) would silently break the
+separation; `verify_stackable` catches it by comparing a stack of two fresh copies of the model
+with the copies themselves.
 """
 
 from __future__ import annotations

@@ -68,7 +68,7 @@ def train_models(
     images, labels = _training_set(data, train_on)
     images, labels = images.to(device), labels.to(device)
     class_weights = _class_weights(data, device) if recipe.class_weighted else None
-    verify_stackable(build_model(architecture, data.num_classes, data.in_channels), data.retain.images[:2])
+    verify_stackable(_initial_model(architecture, data, seed=0), data.retain.images[:2])
 
     trained: list[TrainedModel] = []
     groups = [seeds[start : start + batch_models] for start in range(0, len(seeds), batch_models)]
@@ -91,7 +91,7 @@ def _train_group(recipe, architecture, data, images, labels, class_weights, seed
 
     n_models = len(seeds)
     histories: list[list[EpochRecord]] = [[] for _ in seeds]
-    best_acc = torch.full((n_models,), -1.0, device=device)
+    best_acc = torch.full((n_models,), -1.0, dtype=torch.float64, device=device)
     best_epoch = torch.full((n_models,), -1, dtype=torch.long, device=device)
     best_state: dict[str, torch.Tensor] | None = None
     epochs = range(recipe.epochs)
@@ -114,7 +114,7 @@ def _train_group(recipe, architecture, data, images, labels, class_weights, seed
             best_acc = torch.where(improved, val_acc, best_acc)
             best_epoch = torch.where(improved, torch.full_like(best_epoch, epoch), best_epoch)
         # One host sync per epoch for all models' records.
-        values = torch.stack([loss, acc, val_acc if val_acc is not None else torch.zeros_like(acc)]).tolist()
+        values = torch.stack([loss.double(), acc, val_acc if val_acc is not None else torch.zeros_like(acc)]).tolist()
         for index, history in enumerate(histories):
             history.append(EpochRecord(epoch, lr, values[0][index], values[1][index], values[2][index] if val_acc is not None else None))
     if best_state is not None:
@@ -162,7 +162,7 @@ def _train_one_epoch(stacked: StackedModel, optimizer, images, labels, plan: Epo
         total_loss += losses.detach()
         correct += (logits.argmax(-1) == targets).sum(1)
         batches += 1
-    return total_loss / max(batches, 1), correct.float() / max(n_examples, 1)
+    return total_loss / max(batches, 1), correct.double() / max(n_examples, 1)
 
 
 def per_model_cross_entropy(logits: torch.Tensor, targets: torch.Tensor, weight: torch.Tensor | None = None, label_smoothing: float = 0.0) -> torch.Tensor:

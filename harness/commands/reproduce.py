@@ -20,6 +20,7 @@ BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_competition_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="where results and the leaderboard go (default runs/<competition>/baselines)")
+    parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all)")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this baseline (repeatable), e.g. finetune")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per result (default 100)")
     add_execution_arguments(parser)
@@ -54,6 +55,7 @@ def main(args: argparse.Namespace) -> int:
     results = []
     for baseline in progress(baseline_files(competition, args.only), desc="baselines", unit="baseline"):
         settings = run_settings(args, competition, out / baseline.stem,
+                                phases=tuple(args.phase) if args.phase else None,
                                 scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"))
         record = evaluate_submission(baseline, settings)[0].result.record
         print(f"{baseline.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
