@@ -18,7 +18,7 @@ defaults). A grid search over ALPHA_R_GRID x ALPHA_F_GRID (the code's demo grid;
 validation set, split into retained and forgotten classes (if the validation set lacks one side,
 that side is measured on the sample taken above). It never sees the test set. The model may end
 unchanged when no pair beats the original on that score. Under a time budget the search stops when
-the kit's share of it is spent and keeps the best pair so far; when the activation statistics alone
+BUDGET_SHARE (50%) of it is spent and keeps the best pair so far; when the activation statistics alone
 use up that share, the recommended pair is applied without a search. Activations are collected in
 random chunks for at most SPACES_SHARE of the budget, so a tight budget estimates the spaces from
 fewer examples (at least one chunk of each set).
@@ -52,6 +52,9 @@ ALPHA_F_GRID = (3, 0.25, 0.5, 0.9, 1, 10, 30, 100, 300, 1000)
 SAMPLES = 900
 MAX_PATCHES = 10_000
 CHUNK = 64  # examples per forward pass while collecting activations
+# Of the run's time budget, at most, for the whole method: being gradient-free, it should finish
+# well under the cutoff rather than fill it; the grid search stops there and keeps its best pair.
+BUDGET_SHARE = 0.5
 SPACES_SHARE = 0.5  # of the time budget, at most, for collecting activations (the rest is for the search)
 
 
@@ -236,7 +239,7 @@ def split_validation(val, forget_classes: list[int], retain_sample, forget_sampl
 
 
 def unlearn(net, retain, forget, val):
-    deadline = Deadline.from_environment()
+    deadline = Deadline.from_environment(share=BUDGET_SHARE)
     forget_classes = sorted(set(labels_of(forget).tolist()))
     retained_classes = [label for label in range(num_classes(net)) if label not in forget_classes]
     retain_images, retain_labels, retain_labels_seen = class_balanced_sample(retain, retained_classes, SAMPLES)

@@ -192,9 +192,9 @@ class TrainingResult:
         return self.sequential_seconds / self.batched_seconds
 
 
-def measure_training(competition: Competition, data: CompetitionData, seeds: list[int], device: str, batch_models: int) -> TrainingResult:
+def measure_training(competition: Competition, data: CompetitionData, seeds: list[int], device: str, batch_models: int, bf16: bool | None) -> TrainingResult:
     """Train the same seeds one at a time and stacked, interleaved stack by stack."""
-    _warm_up(competition, data, device, batch_models)
+    _warm_up(competition, data, device, batch_models, bf16)
     wall = {"sequential": 0.0, "batched": 0.0}
     cpu = {"sequential": 0.0, "batched": 0.0}
     sequential, batched = [], []
@@ -207,19 +207,19 @@ def measure_training(competition: Competition, data: CompetitionData, seeds: lis
             if arm == "sequential":
                 sequential += [train_model(competition, data, seed=seed, device=device, progress=False) for seed in group]
             else:
-                batched += train_models(competition, data, seeds=group, device=device, batch_models=batch_models, progress=False)
+                batched += train_models(competition, data, seeds=group, device=device, batch_models=batch_models, bf16=bf16, progress=False)
             wall[arm] += time.perf_counter() - start
             cpu[arm] += time.process_time() - start_cpu
         print(f"  stack {number + 1}/{len(groups)}: {len(sequential)} models each so far; one at a time {wall['sequential']:.1f} s, stacked {wall['batched']:.1f} s (load {_load()})", flush=True)
     return TrainingResult(wall["sequential"], wall["batched"], cpu["sequential"], cpu["batched"], [t.model for t in sequential], [t.model for t in batched])
 
 
-def _warm_up(competition: Competition, data: CompetitionData, device: str, batch_models: int) -> None:
+def _warm_up(competition: Competition, data: CompetitionData, device: str, batch_models: int, bf16: bool | None) -> None:
     """One short run of each path, untimed: one-time costs (kernel selection, allocator) are not throughput."""
     quick = dataclasses.replace(competition.recipe, epochs=1, best_val_from_epoch=None)
     small = dataclasses.replace(data, retain=_head(data.retain, 4 * competition.recipe.batch_size))
     train_model(quick, small, seed=0, device=device, progress=False, architecture=competition.architecture)
-    train_models(quick, small, seeds=list(range(min(batch_models, 2))), device=device, progress=False, architecture=competition.architecture)
+    train_models(quick, small, seeds=list(range(min(batch_models, 2))), device=device, bf16=bf16, progress=False, architecture=competition.architecture)
 
 
 def _head(split: Split, n: int) -> Split:
@@ -268,7 +268,7 @@ def measure_scoring(batched: list, sequential: list) -> dict:
     return result
 
 
-def measure_processes(competition: Competition, phase: str, data_dir: str | None, subset: int | None, seeds: list[int], device: str, processes: int, threads: int, batch_models: int) -> dict:
+def measure_processes(competition: Competition, phase: str, data_dir: str | None, subset: int | None, seeds: list[int], device: str, processes: int, threads: int, batch_models: int, bf16: bool | None) -> dict:
     """The pool's way to use the cores: `processes` loky workers, threads // processes torch threads each.
 
     The workers are started, loaded with the data and warmed up first (loky reuses them), so both
@@ -281,11 +281,11 @@ def measure_processes(competition: Competition, phase: str, data_dir: str | None
     results: dict = {"threads_per_worker": per_worker}
     with joblib.parallel_config(backend="loky", n_jobs=processes):
         start = time.perf_counter()
-        joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, [], device, per_worker, "warm-up", batch_models) for _ in shares)
+        joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, [], device, per_worker, "warm-up", batch_models, bf16) for _ in shares)
         results["start_up_seconds"] = time.perf_counter() - start
         for arm in ("sequential", "batched"):
             start = time.perf_counter()
-            joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, share, device, per_worker, arm, batch_models) for share in shares)
+            joblib.Parallel()(joblib.delayed(_worker_train)(competition, phase, data_dir, subset, share, device, per_worker, arm, batch_models, bf16) for share in shares)
             seconds = time.perf_counter() - start
             results[arm] = {"seconds": seconds, "models_per_hour": 3600 * len(seeds) / seconds}
     return results
@@ -295,19 +295,19 @@ def measure_processes(competition: Competition, phase: str, data_dir: str | None
 _worker_data: dict[tuple, CompetitionData] = {}
 
 
-def _worker_train(competition, phase, data_dir, subset, seeds, device, threads, arm, batch_models) -> None:
+def _worker_train(competition, phase, data_dir, subset, seeds, device, threads, arm, batch_models, bf16) -> None:
     torch.set_num_threads(threads)
     key = (competition.fingerprint_json(), phase, data_dir, subset)
     if key not in _worker_data:
         _worker_data[key] = load_benchmark_data(competition, phase, data_dir, subset)[0]
     data = _worker_data[key]
     if arm == "warm-up":
-        _warm_up(competition, data, device, batch_models)
+        _warm_up(competition, data, device, batch_models, bf16)
     elif arm == "sequential":
         for seed in seeds:
             train_model(competition, data, seed=seed, device=device, progress=False)
     else:
-        train_models(competition, data, seeds=seeds, device=device, batch_models=batch_models, progress=False)
+        train_models(competition, data, seeds=seeds, device=device, batch_models=batch_models, bf16=bf16, progress=False)
 
 
 def measure_strategies(competition: Competition, data: CompetitionData, device: torch.device, n_models: int, steps: int = 10) -> dict[str, float]:
@@ -414,6 +414,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (throughput per epoch is what counts)")
     parser.add_argument("--subset", type=int, default=None, metavar="M", help="keep only the first M examples of each split (a quick run: per-step costs are unchanged)")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--bf16", action="store_true", help="stacked arm under bf16 autocast on CPU too (train_models(bf16=True)); one at a time stays as train_model")
     parser.add_argument("--processes", type=int, default=0, help="also train in this many worker processes (the pool's joblib way)")
     parser.add_argument("--strategies", action="store_true", help="also time one training step of each batching technique")
     parser.add_argument("--json", default=None, help="also write the figures to this JSON file")
@@ -453,7 +454,9 @@ def run(args: argparse.Namespace) -> int:
     print(f"torch threads (fixed for the whole run): {torch.get_num_threads()}; usable cores: {usable_cores()}; load average at start: {_load()}")
     print(f"competition: {competition.name} ({competition.architecture}, {competition.recipe.epochs} epochs, batch {competition.recipe.batch_size}); data: {data_kind}")
     print(f"splits: retain {len(data.retain)}, forget {len(data.forget)}, val {len(data.val)}, test {len(data.test)}; N = {args.n_models} models per arm, {batch_models} per stack")
-    figures: dict = {"command": " ".join(sys.argv), "device": describe_device(device, threads), "threads": threads, "n_models": args.n_models, "batch_models": batch_models, "data": data_kind}
+    precision = "bf16 autocast" if args.bf16 or device.type == "cuda" else "float32"
+    print(f"precision: one at a time as train_model ({'bf16 autocast' if device.type == 'cuda' else 'float32'}); stacked {precision}")
+    figures: dict = {"command": " ".join(sys.argv), "device": describe_device(device, threads), "threads": threads, "n_models": args.n_models, "batch_models": batch_models, "data": data_kind, "stacked_bf16": bool(args.bf16 or device.type == "cuda")}
 
     per_example = forward_flops_per_example(competition, data)
     per_model = training_flops_per_model(competition, data, per_example)
@@ -463,7 +466,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"[flops] {peak_note}; measured {'bf16' if device.type == 'cuda' else 'fp32'} GEMM ceiling now: {ceiling / 1e9:.0f} GFLOP/s")
 
     print("\n[training] one at a time vs stacked, interleaved:")
-    training = measure_training(competition, data, seeds, str(device), batch_models)
+    bf16 = True if args.bf16 else None
+    training = measure_training(competition, data, seeds, str(device), batch_models, bf16)
     arms = (("one at a time", training.sequential_seconds, training.sequential_cpu_seconds), ("stacked", training.batched_seconds, training.batched_cpu_seconds))
     for arm, seconds, cpu_seconds in arms:
         achieved = per_model * args.n_models / seconds
@@ -503,7 +507,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.processes:
         print(f"\n[processes] {args.processes} worker processes (loky), N = {args.n_models} models, started and warmed up first:")
-        processes = measure_processes(competition, args.phase, args.data_dir, args.subset, seeds, str(device), args.processes, threads, batch_models)
+        processes = measure_processes(competition, args.phase, args.data_dir, args.subset, seeds, str(device), args.processes, threads, batch_models, bf16)
         print(f"[processes] start-up, data and warm-up (not counted): {processes['start_up_seconds']:.1f} s")
         for arm, label in (("sequential", "one at a time"), ("batched", "stacked")):
             print(f"[processes] {label:14s} in {args.processes} x {processes['threads_per_worker']} threads: {processes[arm]['seconds']:.1f} s, {processes[arm]['models_per_hour']:.0f} models/hour")

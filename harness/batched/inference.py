@@ -13,7 +13,7 @@ def stacked_logits(stacked: StackedModel, images: torch.Tensor, *, batch_size: i
     """float32 logits [K, n, classes] of every stacked model on the same `images` (eval mode, on their device).
 
     `batch_size` examples per forward (default: harness.batched.sizes.examples_per_forward); bf16
-    autocast on CUDA only when asked (validation during training, as train_model does).
+    autocast only when asked (validation during training under bf16, as train_model does on CUDA).
     """
     was_training = stacked.training
     stacked.eval()
@@ -21,7 +21,7 @@ def stacked_logits(stacked: StackedModel, images: torch.Tensor, *, batch_size: i
     batch_size = batch_size or examples_per_forward(device, stacked.n_models)
     outputs = []
     for start in range(0, len(images), batch_size):
-        with torch.autocast("cuda", dtype=torch.bfloat16, enabled=autocast):
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=autocast):
             outputs.append(stacked(images[start : start + batch_size].to(device)).float())
     stacked.train(was_training)
     if not outputs:
