@@ -227,21 +227,29 @@ def _head(split: Split, n: int) -> Split:
 
 
 def measure_evaluation(models_a: list, models_b: list, data: CompetitionData, device: str, batch_models: int) -> dict:
-    """evaluate_model one by one vs evaluate_models stacked, on all 2N models; agreement of the two."""
+    """evaluate_model one by one vs evaluate_models stacked, on all 2N models; agreement of the two.
+
+    Each arm runs twice in the order A B B A and keeps its faster run, so that a burst of other
+    load on the machine does not decide the comparison.
+    """
     models = models_a + models_b
     evaluate_models(models[:2], data, device=device, batch_models=2)  # warm-up
-    start = time.perf_counter()
-    one_by_one = [evaluate_model(model, data, device=device) for model in models]
-    sequential_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    stacked = evaluate_models(models, data, device=device, batch_models=batch_models)
-    batched_seconds = time.perf_counter() - start
+    seconds = {"sequential": float("inf"), "batched": float("inf")}
+    results = {}
+    for arm in ("sequential", "batched", "batched", "sequential"):
+        start = time.perf_counter()
+        if arm == "sequential":
+            results[arm] = [evaluate_model(model, data, device=device) for model in models]
+        else:
+            results[arm] = evaluate_models(models, data, device=device, batch_models=batch_models)
+        seconds[arm] = min(seconds[arm], time.perf_counter() - start)
+    one_by_one, stacked = results["sequential"], results["batched"]
     confidence_gap = max(float(np.max(np.abs(a.forget_confidences - b.forget_confidences))) for a, b in zip(one_by_one, stacked))
     accuracy_gap = max(abs(a.test_acc - b.test_acc) + abs(a.retain_acc - b.retain_acc) for a, b in zip(one_by_one, stacked))
     return {
         "models": len(models),
-        "sequential_models_per_second": len(models) / sequential_seconds,
-        "batched_models_per_second": len(models) / batched_seconds,
+        "sequential_models_per_second": len(models) / seconds["sequential"],
+        "batched_models_per_second": len(models) / seconds["batched"],
         "max_confidence_difference": confidence_gap,
         "max_accuracy_difference": accuracy_gap,
         "batched_evaluations": stacked,
@@ -334,13 +342,17 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
         return out
 
     def timed(step) -> float:
+        """Best of three rounds of `steps` steps (a burst of other load must not decide it)."""
         step()  # warm-up
-        _sync(device)
-        start = time.perf_counter()
-        for _ in range(steps):
-            step()
-        _sync(device)
-        return (time.perf_counter() - start) / steps / n_models
+        best = float("inf")
+        for _ in range(3):
+            _sync(device)
+            start = time.perf_counter()
+            for _ in range(steps):
+                step()
+            _sync(device)
+            best = min(best, time.perf_counter() - start)
+        return best / steps / n_models
 
     results = {}
     for memory_format, label in ((torch.contiguous_format, "one at a time, NCHW (train_model on CPU)"), (torch.channels_last, "one at a time, channels_last")):
@@ -486,7 +498,7 @@ def run(args: argparse.Namespace) -> int:
         "gemm_ceiling_flops": ceiling,
     }
 
-    print("\n[evaluation] evaluate_model one by one vs evaluate_models stacked, on all 2N models:")
+    print("\n[evaluation] evaluate_model one by one vs evaluate_models stacked, on all 2N models (best of 2 runs each):")
     evaluation = measure_evaluation(training.sequential_models, training.batched_models, data, str(device), batch_models)
     print(f"[evaluation] one by one {evaluation['sequential_models_per_second']:.2f} models/s; stacked {evaluation['batched_models_per_second']:.2f} models/s "
           f"(x{evaluation['batched_models_per_second'] / evaluation['sequential_models_per_second']:.2f}); largest difference: confidence {evaluation['max_confidence_difference']:.2g}, accuracy {evaluation['max_accuracy_difference']:.2g}")

@@ -87,7 +87,11 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: s
         return [task() for task in progress(tasks, desc=desc, unit=unit)]
     results: list[T | None] = [None] * len(tasks)
     calls = (joblib.delayed(_indexed)(index, task) for index, task in enumerate(tasks))
-    runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")
+    try:
+        # Results as they finish, so the progress bar moves with the work.
+        runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")
+    except ValueError:  # backends without streaming results (Ray's)
+        runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)))
     for index, result in progress(runner(calls), total=len(tasks), desc=desc, unit=unit):
         results[index] = result
     return results  # type: ignore[return-value]

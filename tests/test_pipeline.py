@@ -86,10 +86,16 @@ def test_stored_outputs_rescore_to_the_same_figures(finetune_result: Path, capsy
         assert rescored[key] == pytest.approx(record[key], abs=1e-12)
 
 
-def test_killed_run_resumes_to_the_same_figures(cache_dir: Path, tmp_path: Path):
+@pytest.fixture(scope="session")
+def fixed_reference(cache_dir, tmp_path_factory) -> dict:
+    """score.json of an uninterrupted run of the deterministic submission (local processes)."""
     _require_bwrap()
-    reference_out = tmp_path / "uninterrupted"
-    assert cli(_run_args(FIXED, reference_out, cache_dir, "--phase", "public")) == 0
+    out = tmp_path_factory.mktemp("fixed") / "uninterrupted"
+    assert cli(_run_args(FIXED, out, cache_dir, "--phase", "public")) == 0
+    return json.loads((out / "score.json").read_text())
+
+
+def test_killed_run_resumes_to_the_same_figures(fixed_reference: dict, cache_dir: Path, tmp_path: Path):
     out = tmp_path / "resumed"
     command = [sys.executable, "-m", "harness.cli", *_run_args(FIXED, out, cache_dir, "--phase", "public")]
     process = subprocess.Popen(command, cwd=REPO, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
@@ -104,9 +110,17 @@ def test_killed_run_resumes_to_the_same_figures(cache_dir: Path, tmp_path: Path)
     assert not (out / "score.json").exists(), "the run finished before it could be killed"
     assert cli(_run_args(FIXED, out, cache_dir, "--phase", "public")) == 0
     resumed = json.loads((out / "score.json").read_text())
-    reference = json.loads((reference_out / "score.json").read_text())
     for key in DETERMINISTIC_FIELDS:
-        assert resumed[key] == reference[key], key
+        assert resumed[key] == fixed_reference[key], key
+
+
+def test_ray_backend_gives_the_same_figures(fixed_reference: dict, cache_dir: Path, tmp_path: Path):
+    pytest.importorskip("ray", reason="Ray is optional (pip install 'unlearning-harness[ray]')")
+    out = tmp_path / "ray"
+    assert cli(_run_args(FIXED, out, cache_dir, "--phase", "public", "--backend", "ray")) == 0
+    through_ray = json.loads((out / "score.json").read_text())
+    for key in DETERMINISTIC_FIELDS:
+        assert through_ray[key] == fixed_reference[key], key
 
 
 def test_check_passes_a_valid_submission(cache_dir: Path, capsys):
