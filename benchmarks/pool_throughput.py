@@ -12,13 +12,15 @@ seeds), it measures:
               models evaluated per second, and how closely the two agree.
   scoring     scoring.example_epsilons on the two populations' forget-set confidences at this N:
               examples per second; and F (scoring.forget_score) of stacked vs one-at-a-time
-              models next to scoring.calibration_reference, as a check that they look like two
-              samples of one population.
+              models next to scoring.calibration_reference of the pooled 2N (both arms share
+              seeds, so this is a sanity check; the distribution test with independent seeds is
+              tests/test_batched_statistics.py).
 
 Optional sections: --processes P adds the pool's other way to use the cores (P worker processes,
 each with threads / P torch threads, training one model at a time, and stacked); --strategies
 times one training step of the candidate batching techniques (torch.func vmap over
 functional_call, a grouped-convolution stack in NCHW and in channels_last, one model at a time).
+--bf16 trains the stacked arm under bf16 autocast on CPU too (train_models(bf16=True)).
 
 The last line is `ratio batched/sequential: X` (models/hour stacked / models/hour one at a time).
 `cifar10` without the archive runs on synthetic CIFAR-shaped data of the real size (random uint8
@@ -26,7 +28,7 @@ images, 10 classes), and says so. Results: benchmarks/RESULTS.md, section "Pool 
 
     python benchmarks/pool_throughput.py --competition digits --n-models 32
     python benchmarks/pool_throughput.py --competition digits --n-models 32 --processes 2 --strategies
-    python benchmarks/pool_throughput.py --competition cifar10 --n-models 64 --device cuda --batch-models 64
+    python benchmarks/pool_throughput.py --competition cifar10 --n-models 64 --device cuda --batch-models 64 --epochs 2
 """
 
 from __future__ import annotations
@@ -322,7 +324,7 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
     """Seconds per model per training step of each batching technique, on one real batch per model."""
     from harness.batched.stack import stack_models
     from harness.batched.train import per_model_cross_entropy
-    from harness.training import _optimizer
+    from harness.training import build_optimizer
 
     recipe = competition.recipe
     batch = recipe.batch_size
@@ -357,7 +359,7 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
     results = {}
     for memory_format, label in ((torch.contiguous_format, "one at a time, NCHW (train_model on CPU)"), (torch.channels_last, "one at a time, channels_last")):
         separate = [model.to(memory_format=memory_format) for model in models()]
-        optimizers = [_optimizer(recipe, model) for model in separate]
+        optimizers = [build_optimizer(recipe, model) for model in separate]
 
         def one_at_a_time(separate=separate, optimizers=optimizers, memory_format=memory_format):
             for index, (model, optimizer) in enumerate(zip(separate, optimizers)):
@@ -378,8 +380,8 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
     params, buffers = stack_module_state(separate)
     params = {name: tensor.detach().requires_grad_() for name, tensor in params.items()}
     base = build_model(competition.architecture, data.num_classes, data.in_channels).to("meta").train()
-    # _optimizer reads only .parameters(): hand it the stacked tensors.
-    vmap_optimizer = _optimizer(recipe, SimpleNamespace(parameters=lambda: iter(params.values())))
+    # optimizer reads only .parameters(): hand it the stacked tensors.
+    vmap_optimizer = build_optimizer(recipe, SimpleNamespace(parameters=lambda: iter(params.values())))
     batched_forward = vmap(lambda p, b, x: functional_call(base, (p, b), (x,)))
 
     def vmapped():
@@ -397,7 +399,7 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
         if channels_last:
             stacked.use_channels_last()
         stacked.train()
-        optimizer = _optimizer(recipe, stacked)
+        optimizer = build_optimizer(recipe, stacked)
 
         def grouped(stacked=stacked, optimizer=optimizer):
             with autocast():
@@ -528,7 +530,7 @@ def run(args: argparse.Namespace) -> int:
         figures["processes"] = processes
 
     if args.strategies:
-        print(f"\n[strategies] seconds per model per training step, {batch_models} models, batch {competition.recipe.batch_size}:")
+        print(f"\n[strategies] time per model per training step, {batch_models} models, batch {competition.recipe.batch_size}:")
         strategies = measure_strategies(competition, data, device, batch_models)
         for label, seconds in sorted(strategies.items(), key=lambda item: item[1]):
             print(f"[strategies] {seconds * 1e3:8.2f} ms  {label}")

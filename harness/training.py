@@ -64,7 +64,7 @@ def train_model(
     TrainingRecipe, which then needs `architecture`. Validation data is used only when the recipe
     keeps the best-validation checkpoint.
     """
-    recipe, architecture = _recipe_and_architecture(competition_or_recipe, architecture)
+    recipe, architecture = resolve_recipe(competition_or_recipe, architecture)
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
     if recipe.best_val_from_epoch is not None and len(data.val) == 0:
@@ -75,11 +75,11 @@ def train_model(
         torch.backends.cudnn.benchmark = False  # autotuning picks kernels by timing: not reproducible
         torch.backends.cudnn.deterministic = True
 
-    images, labels = _training_set(data, train_on)
+    images, labels = training_tensors(data, train_on)
     memory_format = torch.channels_last if on_cuda else torch.contiguous_format
     images = images.to(device).contiguous(memory_format=memory_format)
     labels = labels.to(device)
-    class_weights = _class_weights(data, device) if recipe.class_weighted else None
+    class_weights = loss_class_weights(data, device) if recipe.class_weighted else None
 
     start = time.perf_counter()
     # fork_rng: seeding the initialisation must not reset the caller's global random state.
@@ -87,8 +87,8 @@ def train_model(
         torch.manual_seed(seed)
         model = build_model(architecture, data.num_classes, data.in_channels)
     model = model.to(device=device, memory_format=memory_format)
-    optimizer = _optimizer(recipe, model)
-    scheduler = _scheduler(recipe, optimizer)
+    optimizer = build_optimizer(recipe, model)
+    scheduler = build_scheduler(recipe, optimizer)
     generator = torch.Generator().manual_seed(seed)  # data order and augmentation
 
     history: list[EpochRecord] = []
@@ -125,7 +125,7 @@ def train_model(
     )
 
 
-def _recipe_and_architecture(source: Competition | TrainingRecipe, architecture: str | None) -> tuple[TrainingRecipe, str]:
+def resolve_recipe(source: Competition | TrainingRecipe, architecture: str | None) -> tuple[TrainingRecipe, str]:
     if isinstance(source, Competition):
         if architecture is not None and architecture != source.architecture:
             raise ValueError(f"competition {source.name!r} trains {source.architecture!r}; do not pass architecture={architecture!r}")
@@ -137,13 +137,13 @@ def _recipe_and_architecture(source: Competition | TrainingRecipe, architecture:
     raise TypeError(f"expected a Competition or TrainingRecipe, got {type(source).__name__}")
 
 
-def _training_set(data: CompetitionData, train_on: str) -> tuple[torch.Tensor, torch.Tensor]:
+def training_tensors(data: CompetitionData, train_on: str) -> tuple[torch.Tensor, torch.Tensor]:
     if train_on == "retain":
         return data.retain.images, data.retain.labels
     return torch.cat([data.retain.images, data.forget.images]), torch.cat([data.retain.labels, data.forget.labels])
 
 
-def _class_weights(data: CompetitionData, device: torch.device) -> torch.Tensor:
+def loss_class_weights(data: CompetitionData, device: torch.device) -> torch.Tensor:
     """1 / class count over the whole training split (retain + forget), as the 2023 recipe; 1 for absent classes.
 
     Retrained models use the same weights as the original: the reference code computes them once
@@ -155,7 +155,7 @@ def _class_weights(data: CompetitionData, device: torch.device) -> torch.Tensor:
     return weights.to(device)
 
 
-def _optimizer(recipe: TrainingRecipe, model: nn.Module) -> torch.optim.Optimizer:
+def build_optimizer(recipe: TrainingRecipe, model: nn.Module) -> torch.optim.Optimizer:
     parameters = model.parameters()
     if recipe.optimizer == "sgd":
         return torch.optim.SGD(
@@ -166,7 +166,7 @@ def _optimizer(recipe: TrainingRecipe, model: nn.Module) -> torch.optim.Optimize
     return torch.optim.AdamW(parameters, lr=recipe.lr, weight_decay=recipe.weight_decay)
 
 
-def _scheduler(recipe: TrainingRecipe, optimizer: torch.optim.Optimizer):
+def build_scheduler(recipe: TrainingRecipe, optimizer: torch.optim.Optimizer):
     if recipe.schedule == "constant":
         return None
     # Stepped once per epoch, as the 2023 reference code does.

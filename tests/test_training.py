@@ -13,7 +13,7 @@ from harness.competition import TrainingRecipe, load_competition
 from harness.datasets import load_data
 from harness.evaluation import evaluate_model, predict_logits
 from harness.models import build_model
-from harness.training import _class_weights, flip_and_crop, train_model
+from harness.training import flip_and_crop, loss_class_weights, train_model
 from scoring.confidence import logit_scaled_confidence
 
 torch.set_num_threads(1)
@@ -94,7 +94,7 @@ def test_best_validation_checkpoint_is_kept_from_epoch_k(digits):
 
 
 def test_class_weights_are_inverse_counts_over_the_training_split(digits):
-    weights = _class_weights(digits, torch.device("cpu"))
+    weights = loss_class_weights(digits, torch.device("cpu"))
     labels = torch.cat([digits.retain.labels, digits.forget.labels])
     assert torch.allclose(weights, 1.0 / torch.bincount(labels, minlength=10).float())
 
@@ -102,7 +102,7 @@ def test_class_weights_are_inverse_counts_over_the_training_split(digits):
 def test_class_weights_of_a_missing_class_are_one():
     data = load_data("digits-class", "public")
     empty = dataclasses.replace(data, forget=dataclasses.replace(data.forget, images=data.forget.images[:0], labels=data.forget.labels[:0], ids=data.forget.ids[:0]))
-    assert _class_weights(empty, torch.device("cpu"))[3] == 1.0
+    assert loss_class_weights(empty, torch.device("cpu"))[3] == 1.0
 
 
 def test_flip_and_crop_shifts_within_the_padding_and_is_seeded():

@@ -1,8 +1,9 @@
 """How many models one stack holds, and how many examples one stacked forward reads, per device.
 
-On CPU a stack's activations should stay near the caches: a stacked forward over K models reads
-about as many rows as one model's evaluation would (benchmarks/RESULTS.md, "Pool throughput", has
-the measurements). A GPU needs many models and large batches to be busy at all.
+On CPU a stack's activations should stay near the caches: 8 models per stack, and a stacked
+inference forward over K models reads about as many rows as one model's evaluation would
+(benchmarks/RESULTS.md, "Pool throughput", has the measurements). A GPU needs many models and large
+batches to be busy at all; its 64 is a starting point, not a measurement (tune it with the benchmark).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ import torch
 from harness.devices import resolve_device
 from harness.evaluation import DEFAULT_BATCH_SIZE
 
-DEFAULT_BATCH_MODELS = {"cpu": 16, "cuda": 64}
+DEFAULT_BATCH_MODELS = {"cpu": 8, "cuda": 64}
 MIN_CPU_EXAMPLES_PER_FORWARD = 32
 
 

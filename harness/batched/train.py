@@ -32,7 +32,16 @@ from harness.devices import resolve_device
 from harness.errors import ConfigError
 from harness.models import build_model
 from harness.progress import progress as progress_bar
-from harness.training import TRAIN_ON, EpochRecord, TrainedModel, _class_weights, _optimizer, _recipe_and_architecture, _scheduler, _training_set
+from harness.training import (
+    TRAIN_ON,
+    EpochRecord,
+    TrainedModel,
+    build_optimizer,
+    build_scheduler,
+    loss_class_weights,
+    resolve_recipe,
+    training_tensors,
+)
 
 def train_models(
     competition_or_recipe: Competition | TrainingRecipe,
@@ -57,7 +66,7 @@ def train_models(
     amortised cost of one model, not the time to retrain one model alone (time limits must keep
     using a one-at-a-time retrain, harness.pool.measure_retrain_seconds).
     """
-    recipe, architecture = _recipe_and_architecture(competition_or_recipe, architecture)
+    recipe, architecture = resolve_recipe(competition_or_recipe, architecture)
     seeds = _check_seeds(seeds)
     if train_on not in TRAIN_ON:
         raise ValueError(f"train_on must be one of {TRAIN_ON}, got {train_on!r}")
@@ -69,9 +78,9 @@ def train_models(
         torch.backends.cudnn.benchmark = False  # as train_model: autotuning by timing is not reproducible
         torch.backends.cudnn.deterministic = True
 
-    images, labels = _training_set(data, train_on)
+    images, labels = training_tensors(data, train_on)
     images, labels = images.to(device), labels.to(device)
-    class_weights = _class_weights(data, device) if recipe.class_weighted else None
+    class_weights = loss_class_weights(data, device) if recipe.class_weighted else None
     verify_stackable(_initial_model(architecture, data, seed=0), data.retain.images[:2])
 
     trained: list[TrainedModel] = []
@@ -88,8 +97,8 @@ def _train_group(recipe, architecture, data, images, labels, class_weights, seed
     start = time.perf_counter()
     # channels_last on every device: grouped convolutions are much faster in it on CPU as well.
     stacked = stack_models([_initial_model(architecture, data, seed) for seed in seeds]).to(device).use_channels_last()
-    optimizer = _optimizer(recipe, stacked)
-    scheduler = _scheduler(recipe, optimizer)
+    optimizer = build_optimizer(recipe, stacked)
+    scheduler = build_scheduler(recipe, optimizer)
     generators = model_generators(seeds, device)
     val_images = data.val.images.to(device)
     val_labels = data.val.labels.to(device)
