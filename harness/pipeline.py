@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -99,6 +100,7 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
     data = load_data(competition, phase=phase, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
     budget = competition.time_cutoff * pool.reference_retrain_seconds
     outcomes = _run_unlearning(submission, settings, pool, data, work, budget)
+    _collect_logs(outcomes, settings.out_dir / LOGS_DIR / phase)
     unlearned = _evaluate_unlearned(outcomes, settings, data, work)
     retrained = [_retrained_record(record) for record in pool.retrained]
     sandbox = _sandbox_summary(outcomes, settings.sandbox)
@@ -197,6 +199,14 @@ def _submission_failure(outcomes: list) -> dict[str, str] | None:
         if outcome.status not in ("ok", NOT_RUN):
             return {"kind": outcome.status, "message": f"run {outcome.index} (seed {outcome.seed}): {outcome.message or outcome.status}"}
     return None
+
+
+def _collect_logs(outcomes: list, folder: Path) -> None:
+    """Gather each run's captured (already size-bounded) output under <out>/logs/<phase>/."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for outcome in outcomes:
+        if outcome.log_path is not None and Path(outcome.log_path).is_file():
+            shutil.copyfile(outcome.log_path, folder / f"run-{outcome.index:05d}-seed-{outcome.seed}.log")
 
 
 def _sandbox_summary(outcomes: list, requested: str) -> dict[str, Any]:

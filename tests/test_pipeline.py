@@ -73,6 +73,7 @@ def test_run_writes_the_output_contract(finetune_result: Path):
     assert record["failure"] is None
     assert (finetune_result / "outputs.parquet").stat().st_size > 0
     assert "<img" in (finetune_result / "report.html").read_text()
+    assert len(list((finetune_result / "logs" / "public").glob("run-*.log"))) == N_MODELS
     # The competition declares a private phase too: scored into its own folder.
     private = json.loads((finetune_result / "phases" / "private" / "score.json").read_text())
     assert private["phase"] == "private" and private["status"] == "scored"
