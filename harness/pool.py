@@ -206,12 +206,12 @@ def _torch_threads(threads: int) -> Iterator[None]:
 
 
 def _build(task: ModelTask) -> None:
-    from harness.devices import describe_device
     from harness.evaluation import evaluate_model
     from harness.training import train_model
 
     with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
+        _warm_up_once(task, data)
         trained = train_model(
             task.competition,
             data,
@@ -220,26 +220,86 @@ def _build(task: ModelTask) -> None:
             device=task.device,
             progress=False,
         )
-        evaluation = evaluate_model(trained.model, data, device=task.device)
-        keep = task.kind == ORIGINAL or task.keep_weights
-        if keep:
-            save_weights(trained.model, task.weights_path)
-        record = ModelRecord(
-            kind=task.kind,
-            index=task.index,
-            seed=task.seed,
-            forget_confidences=evaluation.forget_confidences,
-            retain_acc=evaluation.retain_acc,
-            test_acc=evaluation.test_acc,
-            forget_acc=evaluation.forget_acc,
-            val_acc=evaluation.val_acc,
-            seconds=trained.seconds,
-            device=describe_device(task.device, task.threads),
-            threads=task.threads,
-            best_epoch=trained.best_epoch,
-            weights_path=task.weights_path if keep else None,
-        )
-        write_record(record, task.record_path)
+        _record_model(task, trained, evaluate_model(trained.model, data, device=task.device))
+
+
+def run_stacked_tasks(tasks: list[ModelTask]) -> list[str]:
+    """Build the missing retrained models of `tasks` together, stacked in one network (harness.batched).
+
+    Same outcomes as run_model_task, per task. Models another builder holds are left "busy".
+    Their records say "stacked xK" in the device description: their seconds are a stack's time
+    shared out, never a reference retrain time (that stays a one-at-a-time measurement).
+    """
+    from harness.batched import evaluate_models, train_models
+
+    outcomes = {id(task): "cached" for task in tasks if task.is_done()}
+    with contextlib.ExitStack() as locks:
+        todo = []
+        for task in tasks:
+            if id(task) in outcomes:
+                continue
+            acquired = locks.enter_context(file_lock(task.pool / "locks" / f"{task.record_path.stem}.lock", blocking=False))
+            if not acquired:
+                outcomes[id(task)] = "busy"
+            elif task.is_done():
+                outcomes[id(task)] = "cached"
+            else:
+                _remove_leftovers(task)
+                todo.append(task)
+        if todo:
+            first = todo[0]
+            with _torch_threads(first.threads):
+                data = _worker_data(first.competition, first.phase, first.data_dir, first.cache_dir)
+                trained = train_models(first.competition, data, seeds=[task.seed for task in todo], train_on="retain",
+                                       device=first.device, batch_models=len(todo), progress=False)
+                evaluations = evaluate_models([model.model for model in trained], data, device=first.device)
+                for task, model, evaluation in zip(todo, trained, evaluations):
+                    _record_model(task, model, evaluation, stacked=len(todo))
+                    outcomes[id(task)] = "built"
+    return [outcomes[id(task)] for task in tasks]
+
+
+def _record_model(task: ModelTask, trained, evaluation, stacked: int = 1) -> None:
+    """Keep what scoring needs of a trained model (and its weights where wanted); the record goes last."""
+    from harness.devices import describe_device
+
+    keep = task.kind == ORIGINAL or task.keep_weights
+    if keep:
+        save_weights(trained.model, task.weights_path)
+    device = describe_device(task.device, task.threads) + (f", stacked x{stacked}" if stacked > 1 else "")
+    record = ModelRecord(
+        kind=task.kind,
+        index=task.index,
+        seed=task.seed,
+        forget_confidences=evaluation.forget_confidences,
+        retain_acc=evaluation.retain_acc,
+        test_acc=evaluation.test_acc,
+        forget_acc=evaluation.forget_acc,
+        val_acc=evaluation.val_acc,
+        seconds=trained.seconds,
+        device=device,
+        threads=task.threads,
+        best_epoch=trained.best_epoch,
+        weights_path=task.weights_path if keep else None,
+    )
+    write_record(record, task.record_path)
+
+
+_warmed_up: set[tuple[str, str]] = set()
+
+
+def _warm_up_once(task: ModelTask, data) -> None:
+    """Once per process and device, as the sandbox does before its clock: a model's training time
+    (the reference for the time limit) must not include torch's one-time start-up costs."""
+    from harness.models import build_model
+    from harness.warmup import warm_up
+
+    key = (task.competition.architecture, task.device)
+    if key in _warmed_up:
+        return
+    template = build_model(task.competition.architecture, task.competition.num_classes, task.competition.in_channels)
+    warm_up(template, task.device, data.retain, task.competition.recipe.batch_size)
+    _warmed_up.add(key)
 
 
 # One worker process builds many models of the same phase: load (and verify) the data once.
@@ -342,6 +402,7 @@ def ensure_pool(
     keep_weights: bool = False,
     progress: bool = True,
     threads: int | None = None,
+    batch_models: int | None = None,
 ) -> Pool:
     """Build what is missing of the pool (the original model and retrained models 0..n_models-1) and return it.
 
@@ -351,7 +412,10 @@ def ensure_pool(
     The reference retrain time is keyed by the device description, which includes the CPU thread
     count; run unlearning with `pool.reference_threads` threads to compare like with like. When the pool's
     recorded retrain time comes from another device description, one model is retrained here and
-    timed, and that time is stored and used.
+    timed, and that time is stored and used. `batch_models` > 1 trains the retrained models that
+    many at a time in one stacked network (harness.batched; statistically, not bitwise, the same
+    models); their records carry "stacked xK" in the device description, so the reference time is
+    then measured one model at a time.
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
@@ -365,6 +429,8 @@ def ensure_pool(
         raise HarnessError(f"jobs must be a positive integer, got {jobs!r}")
     if threads is not None and (not isinstance(threads, int) or threads < 1):
         raise HarnessError(f"threads must be a positive integer, got {threads!r}")
+    if batch_models is not None and (not isinstance(batch_models, int) or batch_models < 1):
+        raise HarnessError(f"batch_models must be a positive integer, got {batch_models!r}")
     device_name = str(resolve_device(device))
     threads = threads or threads_per_worker(jobs)
     data_dir = str(data_dir) if data_dir else None
@@ -384,7 +450,7 @@ def ensure_pool(
         )
         for number, (kind, index) in enumerate(models)
     ]
-    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress)
+    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress, batch_models)
 
     original = read_record(_record_path(path, ORIGINAL, 0))
     retrained = [read_record(task.record_path) for task in tasks[1:]]
@@ -405,15 +471,29 @@ def ensure_pool(
     )
 
 
-def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool) -> int:
-    """Run the tasks whose models are missing; returns how many models this call built."""
+def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None) -> int:
+    """Run the tasks whose models are missing; returns how many models this call built.
+
+    With `batch_models` > 1, retrained models are built `batch_models` at a time in one stacked
+    network (harness.batched): a work item is then a group of models, and each model still gets
+    its own record, so resuming and concurrent builders work as for single models.
+    """
     from harness.parallel import run_tasks
 
     missing = [task for task in tasks if not task.is_done()]
     if not missing:
         return 0
     with progress_disabled(not show_progress):
-        outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
+        if batch_models and batch_models > 1:
+            single = [task for task in missing if task.kind == ORIGINAL]
+            stacked = [task for task in missing if task.kind != ORIGINAL]
+            groups = [stacked[start:start + batch_models] for start in range(0, len(stacked), batch_models)]
+            work = [partial(run_model_task, task) for task in single] + [partial(run_stacked_tasks, group) for group in groups]
+            results = run_tasks(work, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")
+            missing = single + [task for group in groups for task in group]
+            outcomes = [outcome for result in results for outcome in ([result] if isinstance(result, str) else result)]
+        else:
+            outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
         # Models another builder was training: wait for its lock, then take its result or build it ourselves.
         busy = [task for task, outcome in zip(missing, outcomes) if outcome == "busy"]
         waits = [partial(run_model_task, task, True) for task in busy]
@@ -471,4 +551,5 @@ def measure_retrain_seconds(task: ModelTask) -> float:
 
     with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
+        _warm_up_once(task, data)
         return train_model(task.competition, data, train_on="retain", seed=task.seed, device=task.device, progress=False).seconds

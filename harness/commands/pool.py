@@ -23,6 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:K or auto (default cpu)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the models (default loky)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler or Ray cluster address")
+    parser.add_argument("--batch-models", type=int, metavar="K",
+                        help="train retrained models K at a time in one stacked network (faster for small models)")
     parser.add_argument("--keep-weights", action="store_true", help="also keep every retrained model's weights")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -49,6 +51,7 @@ def main(args: argparse.Namespace) -> int:
         pool = ensure_pool(
             competition, n_models, phase=phase, cache_dir=args.cache_dir, jobs=workers, device=args.device,
             data_dir=args.data_dir, keep_weights=args.keep_weights, progress=not args.quiet, threads=args.threads,
+            batch_models=args.batch_models,
         )
     elapsed = time.perf_counter() - started
 
