@@ -115,7 +115,7 @@ def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:
 
 def worker_devices(device: str, n_workers: int) -> list[str]:
     """One GPU per worker when several are visible; otherwise every worker shares `device`."""
-    if device.startswith("cuda") and device == "cuda":
+    if device == "cuda":
         import torch
 
         count = torch.cuda.device_count()

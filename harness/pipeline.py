@@ -12,7 +12,7 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
@@ -223,10 +223,9 @@ def _evaluate_unlearned(outcomes: list, settings: RunSettings, data, work: Path)
         functools.partial(_evaluate_one, outcome, settings.competition, data, settings.device, cache)
         for outcome in outcomes
     ]
-    with execution_backend(settings.backend, jobs=settings.jobs, scheduler=settings.scheduler) as workers:
-        # Evaluation of small models is faster inline than shipping the data to workers.
-        return run_tasks(tasks, jobs=workers if settings.competition.architecture != "small_cnn" else 1,
-                         desc="evaluating unlearned models", unit="model")
+    # Inline, in the trusted process: one forward pass per split and model is cheap next to
+    # training, and cheaper than shipping the whole dataset to every worker.
+    return run_tasks(tasks, jobs=1, desc="evaluating unlearned models", unit="model")
 
 
 def _evaluate_one(outcome, competition: Competition, data, device: str, cache: Path) -> ModelRecord:
@@ -252,7 +251,7 @@ def _evaluate_one(outcome, competition: Competition, data, device: str, cache: P
                            seconds=outcome.seconds, message=str(error))
     evaluation = evaluate_model(model, data, device=device)
     record = _evaluated_record("unlearned", outcome.index, outcome.seed, outcome.seconds, evaluation)
-    atomic_write_text(cached, json.dumps({"weights_sha256": digest, "record": record.__dict__}))
+    atomic_write_text(cached, json.dumps({"weights_sha256": digest, "record": asdict(record)}))
     return record
 
 
