@@ -8,12 +8,14 @@ from __future__ import annotations
 
 import csv
 import itertools
+import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from harness.cli import main as cli
+from harness.errors import DataError
 from harness.leaderboard import build_leaderboard, load_phase_result, order_kept, to_markdown
 from harness.score_record import ScoringOptions
 from test_outputs import write_synthetic_result
@@ -87,6 +89,17 @@ def test_the_private_phase_is_ranked_from_its_own_files(results, tmp_path: Path,
     public = [load_phase_result(results[name]).record["score"] for name in ("good", "leaky")]
     assert [float(row["score"]) for row in _read_csv(tmp_path / "leaderboard.csv")] == private
     assert private != public  # a different pool and forget set per phase
+
+
+def test_a_run_of_the_private_phase_alone_is_ranked(results, tmp_path: Path, capsys):
+    # `run --phase private` writes phases/private/ and no public score.json at the top.
+    for name in ("good", "leaky"):
+        shutil.copytree(results[name] / "phases" / "private", tmp_path / name / "phases" / "private")
+    assert load_phase_result(tmp_path / "good").record == load_phase_result(results["good"], "private").record
+    with pytest.raises(DataError, match="holds only the phase.s. private .*it has no phase 'public'"):
+        load_phase_result(tmp_path / "good", "public")
+    assert cli(["leaderboard", str(tmp_path / "good"), str(tmp_path / "leaky"), "--phase", "private", "--out", str(tmp_path / "board")]) == 0
+    assert capsys.readouterr().out.startswith("# Leaderboard: synthetic, private phase")
 
 
 def test_order_kept_counts_paired_and_unpaired_resamples():

@@ -20,7 +20,7 @@ BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_competition_arguments(parser)
     parser.add_argument("--out", type=Path, metavar="DIR", help="where results and the leaderboard go (default runs/<competition>/baselines)")
-    parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all)")
+    parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all); the leaderboard ranks the first one given")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this baseline (repeatable), e.g. finetune")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per result (default 100)")
     add_execution_arguments(parser)
@@ -59,7 +59,8 @@ def main(args: argparse.Namespace) -> int:
                                 scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"))
         record = evaluate_submission(baseline, settings)[0].result.record
         print(f"{baseline.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
-        results.append(load_phase_result(out / baseline.stem))
+        # The leaderboard ranks the first phase scored: the public one unless --phase says otherwise.
+        results.append(load_phase_result(out / baseline.stem, args.phase[0] if args.phase else None))
     board = build_leaderboard(results)
     csv_path, html_path = write_leaderboard(board, out)
     sys.stdout.write(to_markdown(board))

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
-from harness.outputs import OUTPUTS_FILE, SCORE_FILE, phase_directory
+from harness.outputs import OUTPUTS_FILE, PHASES_DIR, SCORE_FILE, phase_directory
 from harness.score_record import read_score_json
 
 
@@ -38,7 +38,7 @@ def load_phase_result(result_dir: str | os.PathLike, phase: str | None = None) -
     if not root.is_dir():
         raise DataError(f"{root}: not a folder; give result folders written by `unlearn-harness run`")
     if not (root / SCORE_FILE).is_file():
-        raise DataError(f"{root} is not a result folder (no {SCORE_FILE}); give folders written by `unlearn-harness run`")
+        return _later_phase_only(root, phase)
     top = read_score_json(root / SCORE_FILE)
     phases = list(top.get("phases") or [top["phase"]])
     if phase is None or phase == phases[0]:
@@ -48,4 +48,18 @@ def load_phase_result(result_dir: str | os.PathLike, phase: str | None = None) -
     directory = phase_directory(root, phase, phases)
     if not (directory / SCORE_FILE).is_file():
         raise DataError(f"{root}: phase {phase!r} has no {SCORE_FILE} at {directory}; the run did not finish that phase")
+    return PhaseResult(root, directory, read_score_json(directory / SCORE_FILE))
+
+
+def _later_phase_only(root: Path, phase: str | None) -> PhaseResult:
+    """A folder whose run scored only later phases (`run --phase private`): no score.json at the top."""
+    scored = sorted(path.parent.name for path in (root / PHASES_DIR).glob(f"*/{SCORE_FILE}"))
+    if not scored:
+        raise DataError(f"{root} is not a result folder (no {SCORE_FILE}); give folders written by `unlearn-harness run`")
+    if phase is None and len(scored) == 1:
+        phase = scored[0]
+    if phase not in scored:
+        wanted = "name one with --phase" if phase is None else f"it has no phase {phase!r}"
+        raise DataError(f"{root} holds only the phase(s) {', '.join(scored)} (no public {SCORE_FILE} at the top); {wanted}")
+    directory = root / PHASES_DIR / phase
     return PhaseResult(root, directory, read_score_json(directory / SCORE_FILE))
