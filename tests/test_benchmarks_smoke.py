@@ -1,0 +1,63 @@
+"""The benchmark scripts still run and print their contract lines, at toy sizes.
+
+Their figures are measured by command (benchmarks/RESULTS.md), never here: these runs are far too
+small to say anything about speed. Each script runs as a user runs it, in a subprocess.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+pytestmark = pytest.mark.slow
+
+
+def run_script(name: str, *arguments: str, cwd: Path) -> str:
+    completed = subprocess.run(
+        [sys.executable, str(BENCHMARKS / name), *arguments],
+        capture_output=True, text=True, cwd=cwd, timeout=300,
+        env={**os.environ, "UNLEARN_HARNESS_PROGRESS": "0"},
+    )
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return completed.stdout
+
+
+def test_pool_throughput_ends_with_the_ratio_line(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    out = run_script(
+        "pool_throughput.py", "--competition", "digits", "--n-models", "2", "--batch-models", "2",
+        "--epochs", "1", "--subset", "128", "--threads", "1", "--json", str(figures), cwd=tmp_path,
+    )
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"ratio batched/sequential: \d+\.\d\d", last), last
+    for section in ("[training] one at a time", "[training] stacked", "[evaluation]", "[scoring] example_epsilons"):
+        assert section in out
+    recorded = json.loads(figures.read_text())
+    assert recorded["n_models"] == 2 and recorded["training"]["batched_models_per_hour"] > 0
+    assert recorded["evaluation"]["max_accuracy_difference"] == 0.0  # stacked and one-by-one evaluations agree
+
+
+def test_scoring_speed_checks_against_the_reference(tmp_path: Path):
+    out = run_script("scoring_speed.py", "--n-examples", "40", "--n-models", "8", "--jobs", "1", "--check-examples", "3", cwd=tmp_path)
+    assert "on 3 random examples" in out and "epsilons identical: True" in out, out
+
+
+def test_baselines_quick_prints_a_row_per_submission(tmp_path: Path):
+    identity = tmp_path / "identity.py"
+    identity.write_text("def unlearn(net, retain, forget, val):\n    return net\n")
+    out = run_script(
+        "baselines_quick.py", "--baselines", f"finetune,{identity}", "--n-models", "2",
+        "--bootstrap", "3", "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
+    )
+    rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("finetune", str(identity)))}
+    assert set(rows) == {"finetune", str(identity)}
+    # Returning the original model unchanged moves nothing: shift and spread are 0.
+    assert rows[str(identity)][7:9] == ["0.00", "0.00"]
