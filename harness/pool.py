@@ -223,12 +223,13 @@ def _build(task: ModelTask) -> None:
         _record_model(task, trained, evaluate_model(trained.model, data, device=task.device))
 
 
-def run_stacked_tasks(tasks: list[ModelTask]) -> list[str]:
+def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[str]:
     """Build the missing retrained models of `tasks` together, stacked in one network (harness.batched).
 
     Same outcomes as run_model_task, per task. Models another builder holds are left "busy".
     Their records say "stacked xK" in the device description: their seconds are a stack's time
-    shared out, never a reference retrain time (that stays a one-at-a-time measurement).
+    shared out, never a reference retrain time (that stays a one-at-a-time measurement). `bf16`
+    is train_models' (True: bf16 autocast on CPU too; the records then say so).
     """
     from harness.batched import evaluate_models, train_models
 
@@ -251,22 +252,22 @@ def run_stacked_tasks(tasks: list[ModelTask]) -> list[str]:
             with _torch_threads(first.threads):
                 data = _worker_data(first.competition, first.phase, first.data_dir, first.cache_dir)
                 trained = train_models(first.competition, data, seeds=[task.seed for task in todo], train_on="retain",
-                                       device=first.device, batch_models=len(todo), progress=False)
+                                       device=first.device, batch_models=len(todo), progress=False, bf16=bf16)
                 evaluations = evaluate_models([model.model for model in trained], data, device=first.device)
                 for task, model, evaluation in zip(todo, trained, evaluations):
-                    _record_model(task, model, evaluation, stacked=len(todo))
+                    _record_model(task, model, evaluation, stacked=len(todo), bf16=bool(bf16))
                     outcomes[id(task)] = "built"
     return [outcomes[id(task)] for task in tasks]
 
 
-def _record_model(task: ModelTask, trained, evaluation, stacked: int = 1) -> None:
+def _record_model(task: ModelTask, trained, evaluation, stacked: int = 1, bf16: bool = False) -> None:
     """Keep what scoring needs of a trained model (and its weights where wanted); the record goes last."""
     from harness.devices import describe_device
 
     keep = task.kind == ORIGINAL or task.keep_weights
     if keep:
         save_weights(trained.model, task.weights_path)
-    device = describe_device(task.device, task.threads) + (f", stacked x{stacked}" if stacked > 1 else "")
+    device = describe_device(task.device, task.threads) + (f", stacked x{stacked}" if stacked > 1 else "") + (", bf16" if bf16 else "")
     record = ModelRecord(
         kind=task.kind,
         index=task.index,
@@ -403,6 +404,7 @@ def ensure_pool(
     progress: bool = True,
     threads: int | None = None,
     batch_models: int | None = None,
+    bf16: bool | None = None,
 ) -> Pool:
     """Build what is missing of the pool (the original model and retrained models 0..n_models-1) and return it.
 
@@ -414,8 +416,9 @@ def ensure_pool(
     recorded retrain time comes from another device description, one model is retrained here and
     timed, and that time is stored and used. `batch_models` > 1 trains the retrained models that
     many at a time in one stacked network (harness.batched; statistically, not bitwise, the same
-    models); their records carry "stacked xK" in the device description, so the reference time is
-    then measured one model at a time.
+    models); their records carry "stacked xK" in the device description, and retrained model 0 is
+    trained alone, like the original, so that its time is the reference. `bf16` is train_models':
+    None trains stacks under bf16 autocast on CUDA only (as train_model does), True on CPU too.
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
@@ -450,7 +453,7 @@ def ensure_pool(
         )
         for number, (kind, index) in enumerate(models)
     ]
-    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress, batch_models)
+    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress, batch_models, bf16)
 
     original = read_record(_record_path(path, ORIGINAL, 0))
     retrained = [read_record(task.record_path) for task in tasks[1:]]
@@ -471,7 +474,9 @@ def ensure_pool(
     )
 
 
-def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None) -> int:
+def _build_missing(
+    tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None, bf16: bool | None = None
+) -> int:
     """Run the tasks whose models are missing; returns how many models this call built.
 
     With `batch_models` > 1, retrained models are built `batch_models` at a time in one stacked
@@ -485,12 +490,15 @@ def _build_missing(tasks: list[ModelTask], jobs: int, desc: str, show_progress: 
         return 0
     with progress_disabled(not show_progress):
         if batch_models and batch_models > 1:
-            single = [task for task in missing if task.kind == ORIGINAL]
-            stacked = [task for task in missing if task.kind != ORIGINAL]
+            # Retrained model 0 trains alone: a stacked model's seconds are a shared-out stack time,
+            # so its time becomes the reference for the time limit, measured beside the stacks.
+            single = [task for task in missing if task.kind == ORIGINAL or task.index == 0]
+            stacked = [task for task in missing if task not in single]
             groups = [stacked[start:start + batch_models] for start in range(0, len(stacked), batch_models)]
-            work = [partial(run_model_task, task) for task in single] + [partial(run_stacked_tasks, group) for group in groups]
+            # The stacks, the longest items, go first so that the workers finish together.
+            work = [partial(run_stacked_tasks, group, bf16=bf16) for group in groups] + [partial(run_model_task, task) for task in single]
             results = run_tasks(work, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")
-            missing = single + [task for group in groups for task in group]
+            missing = [task for group in groups for task in group] + single
             outcomes = [outcome for result in results for outcome in ([result] if isinstance(result, str) else result)]
         else:
             outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")

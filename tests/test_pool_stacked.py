@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import torch
 
+from harness.cli import main as cli
 from harness.pool import ensure_pool
 
 
@@ -12,12 +13,26 @@ def test_a_stacked_build_records_every_model_and_keeps_a_one_at_a_time_reference
     pool = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
     assert [record.index for record in pool.retrained] == [0, 1, 2]
     stacked = [record for record in pool.retrained if record.device.endswith("stacked x2")]
-    assert len(stacked) == 2
+    assert [record.index for record in stacked] == [1, 2]
     assert all(record.test_acc > 0.9 for record in pool.retrained)
-    # Stacked seconds are a shared-out stack time: the time limit's reference is measured alone.
+    # Stacked seconds are a shared-out stack time: the time limit's reference is model 0's, trained alone.
     assert "stacked" not in pool.reference_device
-    assert pool.reference_retrain_seconds > 0
+    assert pool.reference_device == pool.retrained[0].device
+    assert pool.reference_retrain_seconds == pool.retrained[0].seconds > 0
 
     again = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
     assert again.built_now == 0
     assert [r.forget_confidences.tolist() for r in again.retrained] == [r.forget_confidences.tolist() for r in pool.retrained]
+
+
+def test_bf16_stacks_on_cpu_say_so_in_their_records(tmp_path):
+    torch.set_num_threads(1)
+    pool = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, bf16=True, progress=False)
+    assert [record.device.endswith("stacked x2, bf16") for record in pool.retrained] == [False, True, True]
+    assert all(record.test_acc > 0.9 for record in pool.retrained)
+    assert "bf16" not in pool.reference_device
+
+
+def test_bf16_without_stacking_is_refused(tmp_path, capsys):
+    assert cli(["pool", "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16"]) == 2
+    assert "--bf16 applies to stacked training: give --batch-models K" in capsys.readouterr().err
