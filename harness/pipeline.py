@@ -50,6 +50,8 @@ class RunSettings:
     report: bool = True
     progress: bool = True
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
+    batch_models: int | None = None  # the pool's missing models trained this many at a time (harness.batched)
+    bf16: bool | None = None  # stacks under bf16 autocast on CPU too (None: on CUDA only)
 
     def __post_init__(self) -> None:
         if self.n_models < 2:
@@ -96,6 +98,8 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         device=settings.device,
         data_dir=settings.data_dir,
         progress=settings.progress,
+        batch_models=settings.batch_models,
+        bf16=settings.bf16,
     )
     data = load_data(competition, phase=phase, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
     budget = competition.time_cutoff * pool.reference_retrain_seconds

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
+import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.pool import ensure_pool
+from harness.pool import ensure_pool, read_record
+
+FINETUNE = str(Path(__file__).resolve().parents[1] / "baselines" / "finetune.py")
 
 
 def test_a_stacked_build_records_every_model_and_keeps_a_one_at_a_time_reference(tmp_path):
@@ -33,6 +38,18 @@ def test_bf16_stacks_on_cpu_say_so_in_their_records(tmp_path):
     assert "bf16" not in pool.reference_device
 
 
-def test_bf16_without_stacking_is_refused(tmp_path, capsys):
-    assert cli(["pool", "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16"]) == 2
+@pytest.mark.parametrize("command", [["pool"], ["run", FINETUNE, "--sandbox", "none"]])
+def test_bf16_without_stacking_is_refused(tmp_path, capsys, command):
+    assert cli([*command, "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16"]) == 2
     assert "--bf16 applies to stacked training: give --batch-models K" in capsys.readouterr().err
+    assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_run_builds_its_pool_stacked_when_asked(tmp_path):
+    out, cache = tmp_path / "out", tmp_path / "cache"
+    arguments = ["run", FINETUNE, "--n-models", "3", "--phase", "public", "--sandbox", "none", "--jobs", "1",
+                 "--batch-models", "2", "--cache-dir", str(cache), "--out", str(out), "--no-report", "--quiet"]
+    assert cli(arguments) == 0
+    records = sorted(cache.glob("pools/digits.public.*/records/retrained-*.parquet"))
+    assert [read_record(path).device.endswith("stacked x2") for path in records] == [False, True, True]
+    assert (out / "score.json").is_file()

@@ -28,9 +28,29 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--jobs", type=int, metavar="J", help="parallel workers: models trained, sandboxes run (default: one per CPU core)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the work items (default loky)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler or Ray cluster address")
+    add_stacking_arguments(parser)
     verbosity = parser.add_mutually_exclusive_group()
     verbosity.add_argument("--quiet", action="store_true", help="no progress bars; only the result")
     verbosity.add_argument("--verbose", action="store_true", help="progress bars even off a terminal, and step-by-step logs")
+
+
+def add_stacking_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the retrain pool trains its missing models: one at a time, or stacked (harness.batched)."""
+    parser.add_argument("--batch-models", type=int, metavar="K",
+                        help="train missing retrained models K at a time in one stacked network (faster for small models)")
+    parser.add_argument("--bf16", action="store_true",
+                        help="with --batch-models: train the stacks under bf16 autocast on CPU too, as on CUDA (faster where the CPU has bf16 units)")
+
+
+def stacking(args: argparse.Namespace) -> tuple[int | None, bool | None]:
+    """(batch_models, bf16) for ensure_pool from the stacking arguments; a clear error for a lone --bf16."""
+    from harness.errors import HarnessError
+
+    if args.batch_models is not None and args.batch_models < 1:
+        raise HarnessError(f"--batch-models must be at least 1, got {args.batch_models}")
+    if args.bf16 and not (args.batch_models and args.batch_models > 1):
+        raise HarnessError("--bf16 applies to stacked training: give --batch-models K (K > 1) too")
+    return args.batch_models, (True if args.bf16 else None)
 
 
 def apply_verbosity(args: argparse.Namespace) -> None:
@@ -76,5 +96,6 @@ def run_settings(args: argparse.Namespace, competition, out_dir: Path, *, n_mode
         docker_image=args.docker_image,
         progress=not args.quiet,
     )
+    values["batch_models"], values["bf16"] = stacking(args)
     values.update(overrides)
     return RunSettings(**values)

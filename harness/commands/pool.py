@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from harness.commands._evaluation_args import add_competition_arguments
+from harness.commands._evaluation_args import add_competition_arguments, add_stacking_arguments, stacking
 from harness.parallel import BACKENDS
 
 
@@ -23,10 +23,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:K or auto (default cpu)")
     parser.add_argument("--backend", choices=BACKENDS, default="loky", help="joblib engine for the models (default loky)")
     parser.add_argument("--scheduler", metavar="ADDRESS", help="dask scheduler or Ray cluster address")
-    parser.add_argument("--batch-models", type=int, metavar="K",
-                        help="train retrained models K at a time in one stacked network (faster for small models)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="with --batch-models: train the stacks under bf16 autocast on CPU too, as on CUDA (faster where the CPU has bf16 units)")
+    add_stacking_arguments(parser)
     parser.add_argument("--keep-weights", action="store_true", help="also keep every retrained model's weights")
     parser.add_argument("--quiet", action="store_true", help="no progress bars")
 
@@ -48,14 +45,13 @@ def main(args: argparse.Namespace) -> int:
     jobs = default_jobs(args.device) if args.jobs is None else args.jobs
     if n_models < 1 or jobs < 1:
         raise HarnessError("--n-models and --jobs must be at least 1")
-    if args.bf16 and not (args.batch_models and args.batch_models > 1):
-        raise HarnessError("--bf16 applies to stacked training: give --batch-models K (K > 1) too")
+    batch_models, bf16 = stacking(args)
     started = time.perf_counter()
     with execution_backend(args.backend, jobs=jobs, scheduler=args.scheduler) as workers:
         pool = ensure_pool(
             competition, n_models, phase=phase, cache_dir=args.cache_dir, jobs=workers, device=args.device,
             data_dir=args.data_dir, keep_weights=args.keep_weights, progress=not args.quiet, threads=args.threads,
-            batch_models=args.batch_models, bf16=True if args.bf16 else None,
+            batch_models=batch_models, bf16=bf16,
         )
     elapsed = time.perf_counter() - started
 
