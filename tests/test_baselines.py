@@ -19,9 +19,10 @@ import pytest
 import torch
 
 from harness.competition import load_competition
-from harness.data import Split, make_loader
+from harness.data import CompetitionData, Split, make_loader
 from harness.datasets import load_data
 from harness.errors import ConfigError
+from harness.models import build_model
 from harness.submission_kit import accuracy
 from harness.training import train_model
 
@@ -43,12 +44,17 @@ def load_submission(path: Path) -> ModuleType:
 
 
 class Setup:
-    """A competition's data and its original model, trained once per test module."""
+    """A competition's data and its original model."""
 
-    def __init__(self, name: str):
-        self.competition = load_competition(name)
-        self.data = load_data(self.competition)
-        self.original = train_model(self.competition, self.data, train_on="all", seed=0, progress=False).model
+    def __init__(self, competition, data, original):
+        self.competition, self.data, self.original = competition, data, original
+
+    @classmethod
+    def trained(cls, name: str) -> "Setup":
+        """The competition's own data and an original model trained by its recipe (once per test module)."""
+        competition = load_competition(name)
+        data = load_data(competition)
+        return cls(competition, data, train_model(competition, data, train_on="all", seed=0, progress=False).model)
 
     def loaders(self, seed: int, batch_format: str = "tuple"):
         def loader(split, shuffle):
@@ -62,12 +68,12 @@ class Setup:
 
 @pytest.fixture(scope="module")
 def digits() -> Setup:
-    return Setup("digits")
+    return Setup.trained("digits")
 
 
 @pytest.fixture(scope="module")
 def digits_class() -> Setup:
-    return Setup("digits-class")
+    return Setup.trained("digits-class")
 
 
 def run_baseline(module: ModuleType, setup: Setup, monkeypatch, *, seed: int = 1_000_000, batch_format: str = "tuple", budget: float | None = SMALL_BUDGET_S):
@@ -185,3 +191,45 @@ def test_svd_class_unlearning_refuses_a_forget_set_that_is_not_a_class(digits, m
     module = load_submission(BASELINES_DIR / "svd_class_unlearning.py")
     with pytest.raises(ValueError, match="also occur in the retain set"):
         run_baseline(module, digits, monkeypatch, budget=None)
+
+
+def _synthetic_cifar_split(patterns: torch.Tensor, per_class: int, seed: int) -> Split:
+    """CIFAR-shaped images (3x32x32) whose class is a smooth colour pattern plus noise."""
+    generator = torch.Generator().manual_seed(seed)
+    labels = torch.arange(len(patterns)).repeat_interleave(per_class)
+    images = patterns[labels] + torch.randn(len(labels), 3, 32, 32, generator=generator)
+    return Split(images, labels, np.array([f"{seed}-{k}" for k in range(len(labels))]))
+
+
+@pytest.mark.slow
+def test_svd_class_unlearning_forgets_a_class_of_the_cifar10_class_model(monkeypatch):
+    # CIFAR-10 itself cannot be read here (no archive, no download), so the data are synthetic
+    # CIFAR-shaped classes; the model is the competition's own (resnet18 at 32x32), trained briefly.
+    competition = load_competition("cifar10-class")
+    torch.manual_seed(0)
+    patterns = torch.nn.functional.interpolate(torch.randn(competition.num_classes, 3, 4, 4), size=32, mode="bilinear")
+    train, val = _synthetic_cifar_split(patterns, 40, seed=1), _synthetic_cifar_split(patterns, 10, seed=2)
+    original = build_model(competition.architecture, competition.num_classes, competition.in_channels)
+    optimizer = torch.optim.Adam(original.parameters(), lr=1e-3)
+    for _ in range(8):
+        for images, labels in make_loader(train, 64, shuffle=True):
+            optimizer.zero_grad()
+            torch.nn.functional.cross_entropy(original(images), labels).backward()
+            optimizer.step()
+
+    forgotten = competition.forget_class("public")
+    is_forgotten = train.labels == forgotten
+    retain, forget = (Split(train.images[mask], train.labels[mask], train.ids[mask.numpy()]) for mask in (~is_forgotten, is_forgotten))
+    setup = Setup(competition, CompetitionData(retain, forget, val, val, competition.num_classes, checksum="synthetic"), original)
+    net = run_baseline(load_submission(BASELINES_DIR / "svd_class_unlearning.py"), setup, monkeypatch, budget=20.0)
+    assert_valid_model(net, original)
+
+    def class_accuracies(model) -> tuple[float, float]:
+        on_class = val.labels == forgotten
+        return tuple(setup.evaluate(Split(val.images[mask], val.labels[mask], val.ids[mask.numpy()]), model) for mask in (on_class, ~on_class))
+
+    original_forgotten, original_retained = class_accuracies(original)
+    forgotten_acc, retained_acc = class_accuracies(net)
+    assert original_forgotten > 0.5 and original_retained > 0.5
+    assert forgotten_acc < 0.1
+    assert retained_acc > original_retained - 0.05
