@@ -18,8 +18,9 @@ defaults). A grid search over ALPHA_R_GRID x ALPHA_F_GRID (the code's demo grid;
 validation set, split into retained and forgotten classes (if the validation set lacks one side,
 that side is measured on the sample taken above). It never sees the test set. The model may end
 unchanged when no pair beats the original on that score. Under a time budget the search stops when
-BUDGET_SHARE (50%) of it is spent and keeps the best pair so far; when the activation statistics alone
-use up that share, the recommended pair is applied without a search. Activations are collected in
+BUDGET_SHARE (50%) of it is spent and keeps the best pair so far (the recommended pair is always
+tried); when the activation statistics alone use up that share, the recommended pair is applied
+without a search. Activations are collected in
 random chunks for at most SPACES_SHARE of the budget, so a tight budget estimates the spaces from
 fewer examples (at least one chunk of each set).
 The forgotten classes are the labels of the forget set; a forget set whose classes also occur in
@@ -293,8 +294,9 @@ def unlearn(net, retain, forget, val):
         return net
     best_score, best_alphas = score(), None  # the original model is the candidate to beat
     grid = list(itertools.product(ALPHA_R_GRID, ALPHA_F_GRID))
-    for alpha_r, alpha_f in progress(grid, desc="alpha grid", unit="pair"):
-        if deadline.expired():
+    for tried, (alpha_r, alpha_f) in enumerate(progress(grid, desc="alpha grid", unit="pair")):
+        # The recommended pair is always tried: stopping before it would return the original model.
+        if tried and deadline.expired():
             break
         projector.apply(alpha_r, alpha_f)
         candidate = score()

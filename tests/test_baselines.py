@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import copy
 import importlib.util
+import os
 import random
+import time
 from pathlib import Path
 from types import ModuleType
 
@@ -233,3 +235,23 @@ def test_svd_class_unlearning_forgets_a_class_of_the_cifar10_class_model(monkeyp
     assert original_forgotten > 0.5 and original_retained > 0.5
     assert forgotten_acc < 0.1
     assert retained_acc > original_retained - 0.05
+
+
+@pytest.mark.slow
+def test_svd_class_unlearning_tries_the_recommended_pair_even_when_the_deadline_passes(digits_class, monkeypatch):
+    # The deadline passing while the original model is scored (a slow, shared machine) must not
+    # end the search before its first pair, which would hand back the original model.
+    module = load_submission(BASELINES_DIR / "svd_class_unlearning.py")
+    measure = module.accuracy_on
+    scored = []
+
+    def slow_first_scoring(net, images, labels):
+        if not scored:
+            time.sleep(1.1 * float(os.environ["UNLEARN_TIME_BUDGET_S"]))
+        scored.append(1)
+        return measure(net, images, labels)
+
+    monkeypatch.setattr(module, "accuracy_on", slow_first_scoring)
+    net = run_baseline(module, digits_class, monkeypatch, budget=1.0)
+    assert changed_parameters(net, digits_class.original) > 0
+    assert digits_class.evaluate(digits_class.data.forget, net) < 0.5 < digits_class.evaluate(digits_class.data.forget, digits_class.original)
