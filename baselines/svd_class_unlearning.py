@@ -127,7 +127,7 @@ def layer_inputs_as_rows(layer: nn.Module, inputs: torch.Tensor) -> torch.Tensor
 def gram_eigh(gram: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Eigenvalues (ascending) and eigenvectors of a Gram matrix, as float32.
 
-    float32 is three times faster than float64 for a 4608-wide layer, and the directions it gets
+    float32 is two to three times faster than float64 for a 4608-wide layer, and the directions it gets
     less exactly are those with the smallest variance, which the importance scaling nearly
     discards. LAPACK's solver can fail to converge when thousands of eigenvalues are equal (a
     4608-wide layer of resnet18 whose activations on a small forget set have rank 4); then a
