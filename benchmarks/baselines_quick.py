@@ -124,7 +124,9 @@ def movement(unlearned: np.ndarray, retrained: np.ndarray, original: np.ndarray)
     return shift, spread
 
 
-def evaluate_baseline(name: str, original, data, competition, pool, budget_s: float, n_resamples: int) -> Row:
+def evaluate_baseline(
+    name: str, original, original_confidences: np.ndarray, data, competition, pool, budget_s: float, n_resamples: int
+) -> Row:
     module = load_submission(name)
     confidences, retain, test, forget, seconds = [], [], [], [], []
     for index in progress(range(pool.n_models), desc=name, unit="run"):
@@ -139,7 +141,6 @@ def evaluate_baseline(name: str, original, data, competition, pool, budget_s: fl
     unlearned_confidences = np.stack(confidences)
     retained_accuracies = [r.retain_acc for r in retrained], [r.test_acc for r in retrained]
     quality = forget_score(unlearned_confidences, pool.retrained_confidences)
-    original_confidences = evaluate_model(original, data, include_val=False).forget_confidences
     shift, spread = movement(unlearned_confidences, pool.retrained_confidences, original_confidences)
     score = final_score(quality, float(np.mean(retain)), float(np.mean(retained_accuracies[0])), float(np.mean(test)), float(np.mean(retained_accuracies[1])))
     samples = None
@@ -206,7 +207,8 @@ def main(argv: list[str] | None = None) -> int:
     original = load_original(competition, pool)
     cutoff = competition.time_cutoff if args.time_cutoff is None else args.time_cutoff
     budget_s = cutoff * pool.reference_retrain_seconds
-    rows = [evaluate_baseline(name, original, data, competition, pool, budget_s, args.bootstrap) for name in names]
+    original_confidences = evaluate_model(original, data, include_val=False).forget_confidences
+    rows = [evaluate_baseline(name, original, original_confidences, data, competition, pool, budget_s, args.bootstrap) for name in names]
     print_table(rows, pool, cutoff)
     return 0
 

@@ -493,7 +493,7 @@ def _build_missing(
             # Retrained model 0 trains alone: a stacked model's seconds are a shared-out stack time,
             # so its time becomes the reference for the time limit, measured beside the stacks.
             single = [task for task in missing if task.kind == ORIGINAL or task.index == 0]
-            stacked = [task for task in missing if task not in single]
+            stacked = [task for task in missing if task.kind != ORIGINAL and task.index != 0]
             groups = [stacked[start:start + batch_models] for start in range(0, len(stacked), batch_models)]
             # The stacks, the longest items, go first so that the workers finish together.
             work = [partial(run_stacked_tasks, group, bf16=bf16) for group in groups] + [partial(run_model_task, task) for task in single]
