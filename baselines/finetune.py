@@ -9,6 +9,7 @@ loader's batches. Epochs: the notebook's single epoch when no time budget is giv
 (UNLEARN_TIME_BUDGET_S) the schedule is stretched over the kit's share of it, up to MAX_EPOCHS: on
 small data such as digits one epoch is a few dozen steps and barely moves the model, so the epochs
 are set by the budget rather than by the notebook.
+The challenge's starting kit fine-tuned at lr 0.1 instead: `finetune_starting_kit.py`.
 """
 
 from __future__ import annotations

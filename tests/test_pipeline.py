@@ -160,3 +160,39 @@ def test_usage_errors_exit_2_with_one_line(capsys):
     assert cli(["run", str(FINETUNE), "--competition", "no-such-competition"]) == 2
     err = capsys.readouterr().err.strip()
     assert "no-such-competition" in err and len(err.splitlines()) == 1
+
+
+def _reproduce_args(out: Path, cache: Path, *only: str) -> list[str]:
+    selection = [arg for name in only for arg in ("--only", name)]
+    return ["reproduce", "--competition", "digits", "--n-models", str(N_MODELS), "--out", str(out), "--cache-dir", str(cache),
+            "--sandbox", "bwrap", "--jobs", "2", "--quiet", "--bootstrap", "20", "--phase", "public", *selection]
+
+
+def test_reproduce_scores_baselines_into_a_leaderboard_and_resumes(cache_dir: Path, tmp_path: Path, capsys):
+    _require_bwrap()
+    out = tmp_path / "baselines"
+    assert cli(_reproduce_args(out, cache_dir, "finetune_starting_kit", "random_labels")) == 0
+    with open(out / "leaderboard.csv") as handle:
+        rows = list(csv.DictReader(handle))
+    assert {row["submission"] for row in rows} == {"finetune_starting_kit", "random_labels"}
+    assert [row["rank"] for row in rows] == ["1", "2"] and float(rows[0]["score"]) >= float(rows[1]["score"])
+    markdown = capsys.readouterr().out
+    assert "| rank |" in markdown and "random_labels" in markdown
+    # Re-running resumes: no unlearning run or evaluation is done again, and the figures are the same.
+    def finished_work() -> dict[str, int]:
+        files = [*out.glob("*/work/public/sandbox/*/results/seed-*.safetensors"), *out.glob("*/work/public/evaluations/*.json")]
+        return {str(path): path.stat().st_mtime_ns for path in files}
+
+    before = finished_work()
+    assert len(before) == 2 * 2 * N_MODELS
+    assert cli(_reproduce_args(out, cache_dir, "finetune_starting_kit", "random_labels")) == 0
+    assert finished_work() == before
+    with open(out / "leaderboard.csv") as handle:
+        assert [row["score"] for row in csv.DictReader(handle)] == [row["score"] for row in rows]
+
+
+def test_reproduce_names_the_baselines_when_one_is_unknown(tmp_path: Path, capsys):
+    assert cli(_reproduce_args(tmp_path, tmp_path, "no_such_baseline")) == 2
+    err = capsys.readouterr().err
+    assert "no_such_baseline" in err and "finetune_starting_kit" in err
+    assert "svd_class_unlearning" not in err  # class unlearning only: not offered on digits
