@@ -18,9 +18,10 @@ class RunOutcome:
     """One run of a submission on one seed.
 
     `status` is "ok", a failure kind (harness.sandbox.protocol.FAILURE_KINDS), or "not_run" (not
-    attempted because an earlier run of the job failed). `seconds` is measured by the supervisor;
-    over one sandbox, the runs' seconds add up to the wall time from the worker's ready signal to
-    the last completion, whatever the submission reports. `message` is None when ok; for
+    attempted because an earlier run of the job failed). `seconds` is the time charged to the run,
+    measured by the supervisor in `time_basis`: "cpu" (the sandbox's CPU time, user + system, all
+    its processes, from its cgroup) where the backend accounts it, else "wall"; `wall_seconds` is
+    the wall time of the same run, kept beside it. `message` is None when ok; for
     `exception`, the tail of the traceback. `weights_path` is the validated safetensors file (None
     unless ok); `log_path` the run's captured output.
     """
@@ -34,6 +35,8 @@ class RunOutcome:
     log_path: Path | None = None
     backend: str = ""
     isolated: bool = True
+    wall_seconds: float | None = None
+    time_basis: str = "wall"  # "cpu" or "wall": what `seconds` measures
 
     @property
     def ok(self) -> bool:
