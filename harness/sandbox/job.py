@@ -47,8 +47,10 @@ class UnlearningJob:
 
     `retain`, `forget`, `val` are the competition's splits (never the test split). Run k of this
     job uses `seeds[k]` and is model number `first_index + k` of the evaluation. `device` is
-    "cpu", "cuda" or "cuda:K"; `per_run_budget_seconds` is time_cutoff x the reference retrain
-    time (None when unknown); `torch_threads` is the CPU threads one run may use.
+    "cpu", "cuda" or "cuda:K"; `per_run_budget_seconds` is time_cutoff x the reference retrain's
+    wall time and `per_run_cpu_budget_seconds` time_cutoff x its CPU time (None when unknown; the
+    supervisor charges CPU time where the sandbox's cgroup accounts it, else wall time);
+    `torch_threads` is the CPU threads one run may use.
     """
 
     architecture: str
@@ -63,6 +65,7 @@ class UnlearningJob:
     seeds: list[int]
     device: str = "cpu"
     per_run_budget_seconds: float | None = None
+    per_run_cpu_budget_seconds: float | None = None
     competition: str = ""
     torch_threads: int = 1
     first_index: int = 0
@@ -83,8 +86,10 @@ class UnlearningJob:
             problems.append(f"batch_format must be one of {', '.join(BATCH_FORMATS)}, got {self.batch_format!r}")
         if not (self.device == "cpu" or self.device == "cuda" or self.device.startswith("cuda:")):
             problems.append(f"device must be cpu, cuda or cuda:K, got {self.device!r}")
-        if self.per_run_budget_seconds is not None and not self.per_run_budget_seconds > 0:
-            problems.append(f"per_run_budget_seconds must be positive or None, got {self.per_run_budget_seconds}")
+        for budget in ("per_run_budget_seconds", "per_run_cpu_budget_seconds"):
+            value = getattr(self, budget)
+            if value is not None and not value > 0:
+                problems.append(f"{budget} must be positive or None, got {value}")
         if self.torch_threads < 1:
             problems.append(f"torch_threads must be at least 1, got {self.torch_threads}")
         if self.first_index < 0:
@@ -115,6 +120,7 @@ class UnlearningJob:
             "batch_format": self.batch_format,
             "device": "cpu" if self.gpu_index is None else "cuda",
             "per_run_budget_seconds": self.per_run_budget_seconds,
+            "per_run_cpu_budget_seconds": self.per_run_cpu_budget_seconds,
             "competition": self.competition,
             "torch_threads": self.torch_threads,
         }
