@@ -86,12 +86,14 @@ def test_kaggle_notebook_style_runs_on_dict_batches(tmp_path):
     assert changed_from_original(outcome.weights_path, job)
 
 
-def test_forged_completions_cannot_hide_time(tmp_path):
-    job = tiny_job(tmp_path, [0, 1, 2])
+def test_a_forged_completion_reaches_no_one_and_each_run_is_charged_its_own_time(tmp_path):
+    job = tiny_job(tmp_path, [0, 1])
     outcomes = _run(HOSTILE / "forger.py", job, tmp_path / "work")
-    assert [outcome.status for outcome in outcomes] == ["ok", "ok", "ok"]
-    # The forged completion ended run 0 early; the time it then spent went to run 1.
-    assert outcomes[0].seconds < FORGER_SLEEP_SECONDS <= outcomes[1].seconds
-    assert mean_run_seconds(outcomes) * len(outcomes) >= FORGER_SLEEP_SECONDS
+    assert [outcome.status for outcome in outcomes] == ["ok", "ok"]
+    # Every run forges a completion on every pipe it holds, then sleeps: the worker's channel is
+    # not among them, so each run ends when it really ends, sleep included (wall time here: the
+    # `none` backend has no cgroup that accounts CPU time, and says so).
+    assert all(outcome.seconds >= FORGER_SLEEP_SECONDS for outcome in outcomes)
+    assert all(outcome.time_basis == "wall" and outcome.wall_seconds == outcome.seconds for outcome in outcomes)
     stored = [json.loads((tmp_path / "work" / "results" / f"seed-{seed}.json").read_text())["seconds"] for seed in job.seeds]
-    assert sum(stored) >= FORGER_SLEEP_SECONDS
+    assert min(stored) >= FORGER_SLEEP_SECONDS

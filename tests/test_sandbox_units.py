@@ -15,17 +15,52 @@ from harness.sandbox import protocol
 from harness.sandbox.failures import classify_exception
 from harness.sandbox.logs import BoundedLog, LogRouter
 from harness.sandbox.supervisor import folder_usage
-from harness.sandbox.worker import find_function, seed_everything
+from harness.sandbox.run_process import find_function, seed_everything
 from hostile.support import tiny_job
 
 
 # --- protocol ------------------------------------------------------------------------------------
-def test_messages_round_trip_and_garbage_is_rejected():
-    line = protocol.encode(protocol.DONE, index=3, status="ok", message=None)
+def test_messages_round_trip_and_garbage_is_a_violation():
+    line = protocol.encode(protocol.DONE, index=3, seed=7, status="ok", message=None)
     assert line.endswith(b"\n")
-    assert protocol.decode(line.strip()) == {"event": "done", "index": 3, "status": "ok", "message": None}
-    for garbage in (b"", b"not json", b"[1, 2]", b'{"index": 1}', b'{"event": 5}', b"\xff\xfe"):
-        assert protocol.decode(garbage) is None
+    assert protocol.decode(line.strip()) == {"event": "done", "index": 3, "seed": 7, "status": "ok", "message": None}
+    garbage = [
+        b"", b"not json", b"[1, 2]", b'{"index": 1}', b'{"event": 5}', b"\xff\xfe", b'{"event": "nonsense"}',
+        b"[" * 100_000 + b"]" * 100_000,  # nesting deeper than the parser's recursion limit
+        b'{"event": "done", "index": 0, "seed": 1, "status": ["ok"], "message": null}',  # an unhashable status
+        b'{"event": "done", "index": true, "seed": 1, "status": "ok", "message": null}',  # a bool is no index
+        b'{"event": "done", "index": 0, "seed": 1, "status": "ok", "message": {"a": 1}}',
+        b'{"event": "prepared", "index": 1e400}',
+    ]
+    for line in garbage:
+        with pytest.raises(protocol.ProtocolViolation):
+            protocol.decode(line)
+
+
+def test_no_bytes_or_json_shape_can_raise_anything_but_a_violation():
+    import json
+    import random
+
+    generator = random.Random(0)
+
+    def value(depth: int):
+        makers = [lambda: None, lambda: True, lambda: generator.randint(-5, 5), lambda: "ok",
+                  lambda: [value(depth + 1)], lambda: {"status": value(depth + 1)},
+                  lambda: {"event": value(depth + 1), "index": value(depth + 1)}]
+        return makers[generator.randrange(len(makers) if depth < 6 else 4)]()
+
+    for _ in range(3000):
+        if generator.random() < 0.5:
+            line = bytes(generator.randrange(256) for _ in range(generator.randrange(40)))
+        else:
+            message = {"event": generator.choice(["ready", "prepared", "done", "finished", "fatal", value(0)])}
+            message.update({key: value(0) for key in generator.sample(["index", "seed", "status", "message"], 3)})
+            line = json.dumps(message).encode()
+        try:
+            decoded = protocol.decode(line)
+        except protocol.ProtocolViolation:
+            continue
+        assert decoded["event"] in ("ready", "prepared", "done", "finished", "fatal")
 
 
 def test_line_splitter_joins_chunks_and_drops_overlong_lines_without_buffering_them():

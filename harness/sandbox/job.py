@@ -69,6 +69,8 @@ class UnlearningJob:
     competition: str = ""
     torch_threads: int = 1
     first_index: int = 0
+    # Top-level modules a submission may import besides the standard library (None: the default).
+    environment: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
         self.original_weights = Path(self.original_weights)

@@ -7,8 +7,9 @@ Only what the worker needs is mounted, read-only unless stated:
     /opt/unlearn-harness/harness the harness package (the worker and harness.submission_kit)
     /etc/passwd, /etc/group      a sandbox user only; /etc/ld.so.cache and a few files ld.so reads
     /job                         the job folder (original weights, data, submission)
-    /out                         the one writable folder
-    /tmp, /dev/shm               private, size-limited tmpfs
+    /out                         where the weights go: a size-limited file system per sandbox
+    /tmp, /dev/shm,              private, size-limited tmpfs folders, emptied after every run
+    /kaggle/tmp, /kaggle/working (the 2023 Kaggle notebooks' scratch folders)
 
 Everything else is absent: the retrain pool cache, the test data, data_manifests/, /root and
 /home, the Docker socket, other users' files. Inside a mounted tree, places that hold data a
@@ -33,6 +34,8 @@ SANDBOX_TMP = "/tmp"
 SANDBOX_UID = 65534
 SANDBOX_GID = 65534
 SANDBOX_USER = "participant"
+SHM_BYTES = 64 * 1024 * 1024
+KAGGLE_FOLDERS = ("/kaggle/tmp", "/kaggle/working")
 
 SYSTEM_DIRS = ("usr", "bin", "sbin", "lib", "lib32", "lib64", "libx32")
 # Read by the dynamic loader and the C library; harmless to show.
@@ -63,11 +66,20 @@ def system_entries() -> list[SystemEntry]:
     return entries
 
 
+def scratch_folders(limits) -> list[tuple[str, int]]:
+    """(path, size in bytes) of every private writable tmpfs a sandbox gets besides /out."""
+    return [(SANDBOX_TMP, limits.tmp_bytes), ("/dev/shm", SHM_BYTES)] + [(folder, limits.kaggle_bytes) for folder in KAGGLE_FOLDERS]
+
+
 def python_prefixes() -> list[Path]:
-    """The folders of the running Python environment (base install and venv), outside /usr."""
+    """The folders of the running Python environment (base install, venv, and any other
+    site-packages folder on sys.path, e.g. added by a .pth file), outside /usr."""
     candidates = []
     for prefix in (sys.base_prefix, sys.prefix, os.path.dirname(os.path.dirname(sys.executable))):
         candidates += [Path(prefix), Path(os.path.realpath(prefix))]
+    for entry in sys.path:
+        if Path(entry).name in ("site-packages", "dist-packages"):
+            candidates += [Path(entry), Path(os.path.realpath(entry))]
     bound: list[Path] = []
     for path in candidates:
         if not path.is_dir() or any(_is_within(path, root) for root in [Path("/usr"), *bound]):
@@ -97,7 +109,7 @@ def visible_roots(extra: list[str] | None = None) -> list[str]:
     roots = [entry.name for entry in system_entries()]
     roots += [str(path) for path in python_prefixes()]
     roots += [str(path) for path in etc_files()] + ["/etc/passwd", "/etc/group"]
-    roots += [SANDBOX_HARNESS_ROOT, SANDBOX_JOB, SANDBOX_OUT, SANDBOX_TMP, "/dev", "/proc"]
+    roots += [SANDBOX_HARNESS_ROOT, SANDBOX_JOB, SANDBOX_OUT, SANDBOX_TMP, *KAGGLE_FOLDERS, "/dev", "/proc"]
     return roots + list(extra or [])
 
 

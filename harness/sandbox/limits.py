@@ -17,26 +17,35 @@ IMAGE_ENV = "UNLEARN_HARNESS_SANDBOX_IMAGE"
 class SandboxLimits:
     """What one sandbox may use, and backend options that shape it.
 
-    Time: a run is stopped (status `timeout`) once it has run longer than
-    `timeout_factor` x the per-run budget + `timeout_grace_seconds`; the clock of the first run
-    starts when the worker signals ready, so importing the submission counts. Without a budget,
-    `max_run_seconds` applies. A run slower than its budget but under this limit completes: the
+    Time: a run is stopped (status `timeout`) once its wall time, or its CPU time where the
+    sandbox accounts it, exceeds `timeout_factor` x its budget on that clock + `timeout_grace_seconds`;
+    a run's clocks start when the supervisor releases it, before it imports the submission.
+    Without a budget, `max_run_seconds` applies. A run slower than its budget but under this limit completes: the
     evaluation reports it as over time, the sandbox does not decide that.
 
-    Memory: `memory_bytes` is the worker's data (heap) limit (RLIMIT_DATA: an allocation beyond it
-    fails with MemoryError); the kernel's memory cgroup allows `tmp_bytes` + `memory_headroom_bytes`
-    more, for /tmp, /dev/shm and shared mappings, and kills the worker beyond that.
+    Memory: `memory_bytes` is each process's data (heap) limit (RLIMIT_DATA: an allocation beyond it
+    fails with MemoryError); the kernel's memory cgroup allows the scratch folders (`tmp_bytes`,
+    64 MiB of /dev/shm, `kaggle_bytes` for each of /kaggle/tmp and /kaggle/working), the output
+    folder (`output_bytes`) and `memory_headroom_bytes` more, for shared mappings, and kills the
+    sandbox's largest process beyond that.
+
+    Output: /out is a file system of `output_bytes` and `output_files` entries where the harness
+    can mount one (root, or Docker); elsewhere the supervisor checks it every second.
+
+    CPUs: the sandbox is bound to `cpus` (a cpuset list such as "0-3"; None: the supervisor picks
+    as many cores as the job has threads) and capped at its threads' worth of CPU time.
     """
 
     memory_bytes: int = 8 * GiB
     memory_headroom_bytes: int = 512 * MiB
     tmp_bytes: int = 1 * GiB  # private /tmp (a tmpfs, counted as memory)
-    output_bytes: int = 2 * GiB  # the one writable folder; checked by the supervisor every second
+    kaggle_bytes: int = 512 * MiB  # each of /kaggle/tmp and /kaggle/working (tmpfs, counted as memory)
+    output_bytes: int = 512 * MiB  # /out, where the weights go (a resnet18 is 45 MB)
     output_files: int = 1000
     max_file_bytes: int = 4 * GiB  # RLIMIT_FSIZE
     max_processes: int = 512  # processes and threads (pids cgroup)
     max_open_files: int = 4096
-    cpus: str | None = None  # a cpuset such as "0-3"; None: every CPU
+    cpus: str | None = None  # a cpuset such as "0-3"; None: as many cores as the job's threads
     timeout_factor: float = 3.0
     timeout_grace_seconds: float = 30.0
     max_run_seconds: float = 6 * 3600.0  # per run when the budget is unknown
@@ -64,4 +73,7 @@ class SandboxLimits:
 
     @property
     def cgroup_memory_bytes(self) -> int:
-        return self.memory_bytes + self.tmp_bytes + self.memory_headroom_bytes
+        from harness.sandbox.layout import SHM_BYTES
+
+        folders = self.tmp_bytes + SHM_BYTES + 2 * self.kaggle_bytes + self.output_bytes
+        return self.memory_bytes + folders + self.memory_headroom_bytes

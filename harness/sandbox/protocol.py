@@ -1,20 +1,27 @@
 """The line protocol between the sandbox worker and the supervisor, and the names both sides share.
 
-The worker writes one JSON object per line on a private copy of its original stdout:
+The worker (the sandbox's PID 1, trusted code that never runs participant code) writes one JSON
+object per line on a private copy of its original stdout:
 
-    {"event": "ready"}                       job loaded; the supervisor's clock starts here
+    {"event": "ready"}                       job loaded: start-up is over
+    {"event": "prepared", "index": k}        run k's process exists and waits to be released
     {"event": "done", "index": k, "status": "ok" | <failure kind>, "message": ...}
+                                             run k ended and every process it started is gone
     {"event": "finished"}                    every run of the session was attempted
     {"event": "fatal", "message": ...}       the job could not be loaded (before "ready" only)
 
-Before each run the worker also writes `RUN_MARKER` on stderr, in the same stream as everything
-the run prints, so that the supervisor can cut the output into per-run logs exactly.
+The supervisor answers each "prepared" by creating the file `go-<k>` in the job folder's
+`control/` folder once it has read the sandbox's clocks: run k is charged from that moment to
+its "done", a span in which only run k can work (see harness.sandbox.supervisor).
 
-Participant code runs in the worker's process and can write to any of its descriptors, so every
-message after "ready" may be forged. The supervisor therefore trusts none of them for time (it
-timestamps what it receives and ends the last run at the process's exit), accepts only the run it
-expects next, and checks every returned model itself. This module imports nothing but the
-standard library: the worker loads it before torch.
+Each run is a fresh process forked by the worker; it closes the channel before any participant
+code runs and cannot reach the worker's descriptors (the worker is non-dumpable), so it cannot
+write here. The supervisor still treats every line as untrusted input: anything that is not the
+message it expects next ends the run in progress as a protocol violation, never the harness.
+
+Before each run the worker writes `RUN_MARKER` on stderr, in the same stream as everything the
+run prints, so that the supervisor can cut the output into per-run logs exactly. This module
+imports nothing but the standard library: the worker loads it before torch.
 """
 
 from __future__ import annotations
@@ -24,8 +31,15 @@ from typing import Any, Callable
 
 # The per-sandbox settings file in the job folder (seeds, limits, visible paths), read before torch.
 SESSION_FILE = "session.json"
+# Where the supervisor releases runs: <job>/control/go-<k> (emptied for every sandbox).
+CONTROL_DIR = "control"
+
+
+def go_file_name(index: int) -> str:
+    return f"go-{index}"
 
 READY = "ready"
+PREPARED = "prepared"
 DONE = "done"
 FINISHED = "finished"
 FATAL = "fatal"
@@ -69,15 +83,49 @@ def encode(event: str, **fields: Any) -> bytes:
     return (json.dumps({"event": event, **fields}, separators=(",", ":")) + "\n").encode()
 
 
-def decode(line: bytes) -> dict[str, Any] | None:
-    """The message on `line`, or None when it is not a well-formed protocol message."""
+class ProtocolViolation(ValueError):
+    """A line on the protocol channel that is not the message expected (says what was wrong)."""
+
+
+_FIELDS: dict[str, dict[str, tuple[type, ...]]] = {
+    READY: {},
+    PREPARED: {"index": (int,)},
+    DONE: {"index": (int,), "seed": (int,), "status": (str,), "message": (str, type(None))},
+    FINISHED: {},
+    FATAL: {"message": (str, type(None))},
+}
+
+
+def decode(line: bytes) -> dict[str, Any]:
+    """The message on `line`, checked: a known event with fields of the right types.
+
+    Raises ProtocolViolation for anything else, whatever the bytes (invalid UTF-8 or JSON, any
+    nesting depth, unknown events, wrong types), so that no input can raise anything else.
+    """
     try:
         message = json.loads(line)
-    except (ValueError, UnicodeDecodeError):
-        return None
-    if not isinstance(message, dict) or not isinstance(message.get("event"), str):
-        return None
+    except RecursionError:
+        raise ProtocolViolation("a message nested too deeply to read") from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise ProtocolViolation(f"a line that is not a JSON message ({type(error).__name__})") from None
+    except Exception as error:  # the JSON parser must never be the way to stop the supervisor
+        raise ProtocolViolation(f"an unreadable message ({type(error).__name__})") from None
+    if not isinstance(message, dict):
+        raise ProtocolViolation(f"a JSON {type(message).__name__} instead of a message object")
+    event = message.get("event")
+    if not isinstance(event, str) or event not in _FIELDS:
+        raise ProtocolViolation(f"an unknown event {_preview(event)}")
+    for name, kinds in _FIELDS[event].items():
+        value = message.get(name)
+        # bool is an int in Python, never a valid index or seed.
+        if not isinstance(value, kinds) or isinstance(value, bool):
+            raise ProtocolViolation(f"a {event!r} message whose {name!r} is {_preview(value)}")
     return message
+
+
+def _preview(value: Any) -> str:
+    text = repr(value) if isinstance(value, (str, int, float, bool, type(None))) else f"a {type(value).__name__}"
+    return text if len(text) <= 80 else text[:77] + "..."
 
 
 def clip_message(text: str, limit: int = MAX_MESSAGE_CHARS) -> str:

@@ -1,49 +1,42 @@
-"""The sandbox worker: the one place where participant code is imported and run.
+"""The sandbox worker: loads the job once, then runs the submission once per seed, each run in a
+fresh process.
 
-Started inside the sandbox as
+Started inside the sandbox, as its PID 1, as
 
     python -s -B -c "<put the harness on sys.path>; from harness.sandbox.worker import main; main()" \
         --job JOB_DIR --out OUT_DIR
 
-it applies the session's resource limits, loads the job once (architecture, original weights,
-data), signals ready, THEN imports the submission (so import-time work is charged to the first
-run), and runs it once per seed: seeding random, numpy, torch and the loaders, setting the
-UNLEARN_* variables, and writing each returned model's state dict as safetensors to OUT_DIR. Each
-run's end is reported on the protocol channel (harness.sandbox.protocol); the supervisor checks
-the weights and measures time itself, so nothing this process says is trusted.
+The worker itself never runs participant code. It applies the session's resource limits, loads
+torch and the job (architecture, original weights, data), warms torch up, imports the packages
+of the declared environment that the submission imports (so a run does not pay for them), and
+signals ready. Then, for each seed, it forks a run process (run_process.py), which imports the
+submission and runs it once; when that process has ended, the worker ends every process the run
+started, empties the scratch folders (/tmp, /dev/shm, ...), and reports the run. So nothing a
+run does (memory, threads, processes, files) reaches the next run: the 2023 rule of no caching
+between runs, enforced. The supervisor releases each run (a file it creates in the job folder)
+and checks the weights and measures time itself, so nothing this process says is trusted.
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.util
 import json
 import os
-import random
 import resource
 import sys
+import time
 import traceback
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
-from harness.sandbox import protocol
-from harness.warmup import warm_up
-from harness.sandbox.failures import classify_exception
-from harness.sandbox.protocol import (
-    DONE,
-    FATAL,
-    FINISHED,
-    IMPORT_ERROR,
-    INVALID_MODEL,
-    MISSING_FUNCTION,
-    OK,
-    READY,
-)
+from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_TIME_BASIS, ENV_TIME_BUDGET
+from harness.sandbox import process_control, protocol
+from harness.sandbox.protocol import DONE, FATAL, FINISHED, OK, PREPARED, READY
 
-FUNCTION_NAMES = ("unlearn", "unlearning")  # the 2023 Kaggle notebooks called it `unlearning`
 WEIGHTS_NAME = "run-{index:05d}.safetensors"
-
-from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_SEED, ENV_TIME_BUDGET  # noqa: F401 (re-exported)
+REPORT_MAX_BYTES = 64 * 1024
+GO_POLL_SECONDS = 0.0005
+GO_TIMEOUT_SECONDS = 24 * 3600.0  # the supervisor stops a stuck sandbox long before this
 
 RLIMITS = {
     "data": resource.RLIMIT_DATA,
@@ -59,38 +52,16 @@ class Channel:
     """The protocol channel: a private duplicate of the worker's original stdout."""
 
     def __init__(self, descriptor: int):
-        self._descriptor = descriptor
+        self.descriptor = descriptor
 
     def send(self, event: str, **fields: Any) -> None:
         data = protocol.encode(event, **fields)
         while data:
-            data = data[os.write(self._descriptor, data):]
+            data = data[os.write(self.descriptor, data):]
 
 
 def weights_path(out_dir: Path, index: int) -> Path:
     return Path(out_dir) / WEIGHTS_NAME.format(index=index)
-
-
-def become_init_if_pid1() -> None:
-    """Under Docker the worker starts as PID 1; fork so that PID 1 is a plain reaper.
-
-    PID 1 ignores signals it has no handler for and inherits every orphan; a small reaper keeps
-    the worker an ordinary process (as under bwrap, whose own init is PID 1) and exits with the
-    worker's status, which ends the container.
-    """
-    if os.getpid() != 1:
-        return
-    worker = os.fork()
-    if worker == 0:
-        return
-    while True:
-        try:
-            pid, status = os.wait()
-        except ChildProcessError:
-            os._exit(1)
-        if pid == worker:
-            code = os.waitstatus_to_exitcode(status)
-            os._exit(code if code >= 0 else 128 - code)
 
 
 def apply_rlimits(limits: dict[str, int]) -> None:
@@ -104,57 +75,7 @@ def apply_rlimits(limits: dict[str, int]) -> None:
         resource.setrlimit(kind, (soft, value))
 
 
-def seed_everything(seed: int) -> list[int]:
-    """Seed Python, numpy and torch for one run; return independent seeds for the three loaders."""
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-    return [int(value) for value in np.random.SeedSequence(seed).generate_state(3)]
-
-
-def import_submission(entry: Path):
-    """Import the submission's entry file as module `submission`; its folder goes on sys.path."""
-    sys.path.insert(0, str(entry.parent))
-    spec = importlib.util.spec_from_file_location("submission", entry)
-    if spec is None or spec.loader is None:
-        raise ImportError(f"cannot import {entry}")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules["submission"] = module
-    spec.loader.exec_module(module)
-    return module
-
-
-def find_function(module) -> Callable:
-    for name in FUNCTION_NAMES:
-        function = getattr(module, name, None)
-        if callable(function):
-            return function
-    defined = sorted(name for name in vars(module) if not name.startswith("_"))
-    raise LookupError(
-        "the submission defines no function unlearn(net, retain, forget, val) (nor `unlearning`); "
-        f"it defines: {', '.join(defined[:20]) or 'nothing'}"
-    )
-
-
-def save_weights(model, path: Path) -> None:
-    """Write `model`'s state dict as safetensors (a format that cannot carry code), atomically."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = {}
-    for key, value in model.state_dict().items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"state dict entry {key!r} is a {type(value).__name__}, not a tensor")
-        state[key] = value.detach().to("cpu").contiguous().clone()
-    temporary = path.with_name(f".{path.name}.partial")
-    save_file(state, str(temporary))
-    os.replace(temporary, path)
-
-
-def _failure_text(error: BaseException) -> str:
+def failure_text(error: BaseException) -> str:
     if isinstance(error, SystemExit):
         return f"the submission called sys.exit({error.code!r})"
     try:
@@ -164,129 +85,14 @@ def _failure_text(error: BaseException) -> str:
     return protocol.clip_message(text)
 
 
-class Worker:
-    def __init__(self, job_dir: Path, out_dir: Path, channel: Channel):
-        self.job_dir, self.out_dir, self.channel = job_dir, out_dir, channel
-        self.pid = os.getpid()
-        self.session: dict[str, Any] = {}
-
-    def load(self) -> None:
-        """Everything before the submission: limits, torch, the job (start-up paid once per sandbox)."""
-        self.session = json.loads((self.job_dir / protocol.SESSION_FILE).read_text())
-        apply_rlimits(self.session.get("rlimits", {}))  # before torch: every allocation is inside the limits
-        import torch
-
-        from harness.models import build_model
-        from harness.sandbox.job import read_job
-
-        self.job = read_job(self.job_dir)
-        settings = self.job.settings
-        torch.set_num_threads(int(settings["torch_threads"]))
-        self.device = torch.device(settings["device"])
-        self.template = build_model(settings["architecture"], settings["num_classes"], settings["in_channels"])
-        self.template.load_state_dict(self.job.original_state)
-        warm_up(self.template, self.device, self.job.splits["retain"], int(settings["batch_size"]))
-        budget = settings.get("per_run_budget_seconds")
-        os.environ.update(
-            {
-                ENV_NUM_CLASSES: str(settings["num_classes"]),
-                ENV_DEVICE: settings["device"],
-                ENV_COMPETITION: settings.get("competition", ""),
-            }
-        )
-        if budget is not None:
-            os.environ[ENV_TIME_BUDGET] = repr(float(budget))
-        else:
-            os.environ.pop(ENV_TIME_BUDGET, None)
-
-    def classify(self, error: BaseException, otherwise: str) -> str:
-        return classify_exception(
-            error,
-            otherwise=otherwise,
-            visible_roots=self.session.get("visible_roots", ["/"]),
-            hidden_roots=self.session.get("hidden_roots", []),
-        )
-
-    def exit_if_forked(self) -> None:
-        # A submission that forks returns (or raises) in every child too: only the worker reports.
-        if os.getpid() != self.pid:
-            os._exit(0)
-
-    def run_all(self) -> None:
-        seeds = [int(seed) for seed in self.session["seeds"]]
-        stop_on_failure = bool(self.session.get("stop_on_failure", True))
-        function, import_failure = None, None
-        for index, seed in enumerate(seeds):
-            _flush_standard_streams()
-            os.write(2, protocol.RUN_MARKER % index)  # the supervisor starts run `index`'s log here
-            if function is None and import_failure is None:
-                function, import_failure = self.load_submission()
-            if import_failure is not None:
-                status, message = import_failure
-            else:
-                status, message = self.run_one(function, index, seed)
-            _flush_standard_streams()  # what the run printed belongs to its log
-            self.channel.send(DONE, index=index, seed=seed, status=status, message=message)
-            if status != OK and stop_on_failure:
-                break
-        self.channel.send(FINISHED)
-
-    def load_submission(self) -> tuple[Callable | None, tuple[str, str] | None]:
-        try:
-            module = import_submission(self.job.submission_entry)
-        except BaseException as error:
-            self.exit_if_forked()
-            _log_exception(error)
-            return None, (self.classify(error, IMPORT_ERROR), _failure_text(error))
-        self.exit_if_forked()
-        try:
-            return find_function(module), None
-        except LookupError as error:
-            return None, (MISSING_FUNCTION, str(error))
-
-    def run_one(self, function: Callable, index: int, seed: int) -> tuple[str, str | None]:
-        import copy
-
-        from harness.data import make_loader
-
-        try:
-            loader_seeds = seed_everything(seed)
-            os.environ[ENV_SEED] = str(seed)
-            net = copy.deepcopy(self.template).to(self.device).train()
-            settings = self.job.settings
-            retain, forget, val = (
-                make_loader(
-                    self.job.splits[name],
-                    settings["batch_size"],
-                    shuffle=True,
-                    seed=loader_seed,
-                    batch_format=settings["batch_format"],
-                )
-                for name, loader_seed in zip(("retain", "forget", "val"), loader_seeds)
-            )
-            returned = function(net, retain, forget, val)
-        except BaseException as error:
-            self.exit_if_forked()
-            _log_exception(error)
-            return self.classify(error, protocol.EXCEPTION), _failure_text(error)
-        self.exit_if_forked()
-        return self.store(net if returned is None else returned, index)
-
-    def store(self, model, index: int) -> tuple[str, str | None]:
-        from torch import nn
-
-        if not isinstance(model, nn.Module):
-            return INVALID_MODEL, f"unlearn returned a {type(model).__name__}; it must return the network (an nn.Module) or None"
-        try:
-            save_weights(model, weights_path(self.out_dir, index))
-        except BaseException as error:
-            _log_exception(error)
-            kind = self.classify(error, INVALID_MODEL)
-            return kind, _failure_text(error)
-        return OK, None
+def log_text(text: str) -> None:
+    try:
+        os.write(2, text.encode(errors="replace"))
+    except OSError:
+        pass
 
 
-def _flush_standard_streams() -> None:
+def flush_standard_streams() -> None:
     for stream in (sys.stdout, sys.stderr):
         try:
             stream.flush()
@@ -294,11 +100,90 @@ def _flush_standard_streams() -> None:
             pass
 
 
-def _log_exception(error: BaseException) -> None:
-    try:
-        os.write(2, _failure_text(error).encode(errors="replace"))
-    except OSError:
-        pass
+class Worker:
+    def __init__(self, job_dir: Path, out_dir: Path, channel: Channel):
+        self.job_dir, self.out_dir, self.channel = job_dir, out_dir, channel
+        self.session: dict[str, Any] = {}
+
+    def load(self) -> None:
+        """Everything before the first run: limits, torch, the job (start-up, paid once per sandbox)."""
+        self.session = json.loads((self.job_dir / protocol.SESSION_FILE).read_text())
+        apply_rlimits(self.session.get("rlimits", {}))  # before torch: every allocation is inside the limits
+        import torch
+
+        from harness.models import build_model
+        from harness.sandbox.job import read_job
+        from harness.sandbox.preload import preload_environment
+        from harness.warmup import warm_up
+
+        self.job = read_job(self.job_dir)
+        settings = self.job.settings
+        # One thread here: GNU OpenMP's thread pool does not survive fork, so only the run
+        # processes start theirs (at the job's thread count).
+        torch.set_num_threads(1)
+        self.template = build_model(settings["architecture"], settings["num_classes"], settings["in_channels"])
+        self.template.load_state_dict(self.job.original_state)
+        if settings["device"] == "cpu":
+            # On a GPU each run process warms up itself: CUDA cannot be initialised before a fork.
+            warm_up(self.template, torch.device("cpu"), self.job.splits["retain"], int(settings["batch_size"]))
+        preload_environment(self.job.submission_entry, self.session.get("environment"))
+        self._set_run_environment()
+
+    def _set_run_environment(self) -> None:
+        """The UNLEARN_* variables every run sees (submissions/README.md); the seed is set per run."""
+        settings = self.job.settings
+        os.environ.update(
+            {
+                ENV_NUM_CLASSES: str(settings["num_classes"]),
+                ENV_DEVICE: settings["device"],
+                ENV_COMPETITION: settings.get("competition", ""),
+                ENV_TIME_BASIS: str(self.session.get("time_basis", "wall")),
+            }
+        )
+        budget = self.session.get("time_budget_seconds")
+        if budget is not None:
+            os.environ[ENV_TIME_BUDGET] = repr(float(budget))
+        else:
+            os.environ.pop(ENV_TIME_BUDGET, None)
+
+    def run_all(self) -> None:
+        from harness.sandbox.run_process import RunProcess
+
+        seeds = [int(seed) for seed in self.session["seeds"]]
+        stop_on_failure = bool(self.session.get("stop_on_failure", True))
+        own_pid_namespace = bool(self.session.get("own_pid_namespace", False))
+        # The sandbox's private scratch folders, emptied after every run. Only what the session
+        # names: without a sandbox (`none`) they would be the host's own folders.
+        scratch = [str(folder) for folder in self.session.get("scratch_folders", [])]
+        private_out = bool(self.session.get("private_output", False))
+        for index, seed in enumerate(seeds):
+            flush_standard_streams()
+            os.write(2, protocol.RUN_MARKER % index)  # the supervisor starts run `index`'s log here
+            run = RunProcess(self, index, seed)
+            run.start()
+            if run.wait_prepared():
+                self.channel.send(PREPARED, index=index)
+                self._wait_for_go(index)
+                if private_out:
+                    process_control.empty_folder(str(self.out_dir))  # the previous run's weights were taken
+                run.release()
+            status, message = run.wait()
+            process_control.end_run_processes(own_pid_namespace)
+            for folder in scratch:
+                process_control.empty_folder(folder)
+            flush_standard_streams()
+            self.channel.send(DONE, index=index, seed=seed, status=status, message=message)
+            if status != OK and stop_on_failure:
+                break
+        self.channel.send(FINISHED)
+
+    def _wait_for_go(self, index: int) -> None:
+        go = self.job_dir / protocol.CONTROL_DIR / protocol.go_file_name(index)
+        deadline = time.monotonic() + GO_TIMEOUT_SECONDS
+        while not go.exists():
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"the supervisor did not release run {index}")
+            time.sleep(GO_POLL_SECONDS)
 
 
 def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
@@ -311,8 +196,12 @@ def _parse_arguments(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     """Run one sandbox session; never returns (the process ends with os._exit)."""
     args = _parse_arguments(sys.argv[1:] if argv is None else argv)
-    become_init_if_pid1()
-    # The protocol keeps the original stdout; the submission's prints join stderr, the log.
+    try:
+        process_control.protect_worker()
+    except OSError as error:
+        log_text(f"the worker cannot protect itself: {error}\n")
+        os._exit(5)
+    # The protocol keeps the original stdout; everything printed joins stderr, the log.
     channel = Channel(os.dup(1))
     os.dup2(2, 1)
     if "" in sys.path:
@@ -321,15 +210,15 @@ def main(argv: list[str] | None = None) -> None:
     try:
         worker.load()
     except BaseException as error:
-        _log_exception(error)
-        channel.send(FATAL, message=_failure_text(error))
+        log_text(failure_text(error))
+        channel.send(FATAL, message=failure_text(error))
         os._exit(3)
     channel.send(READY)
     try:
         worker.run_all()
-    except BaseException as error:  # the channel itself failed: the supervisor sees a crash
-        worker.exit_if_forked()
-        _log_exception(error)
+    except BaseException as error:  # the channel or the worker itself failed: the supervisor sees a crash
+        log_text(failure_text(error))
         os._exit(4)
-    _flush_standard_streams()
+    flush_standard_streams()
     os._exit(0)
+

@@ -1,9 +1,9 @@
-"""Forges the worker's completion message to make its first run look instantaneous.
+"""Forges the worker's completion message to make its runs look instantaneous.
 
-On its first run it writes its weights itself where the worker would, announces the run as done
-on the worker's protocol channel, and only then does its real work (a sleep). The supervisor must
-accept the forged completion with exactly those weights (nothing done later can change them) and
-charge the rest of the time to the next run, so that no second goes missing.
+Each run writes its weights itself where the worker would, announces the run as done on every
+pipe it holds (hoping one is the worker's protocol channel), and only then does its real work (a
+sleep). A run process never holds the channel, so the forgery must change nothing: every run is
+charged its whole time.
 """
 
 import json
@@ -16,7 +16,6 @@ import torch
 from safetensors.torch import save_file
 
 SLEEP_SECONDS = 1.5
-_forged = False
 
 
 def _protocol_channels():
@@ -32,15 +31,16 @@ def _protocol_channels():
 
 
 def unlearn(net, retain, forget, val):
-    global _forged
     with torch.no_grad():
         next(net.parameters()).mul_(0.5)
-    if not _forged:
-        _forged = True
-        out = Path(sys.argv[sys.argv.index("--out") + 1])
-        save_file({key: value.contiguous() for key, value in net.state_dict().items()}, str(out / "run-00000.safetensors"))
-        message = json.dumps({"event": "done", "index": 0, "status": "ok", "message": None}) + "\n"
-        for descriptor in _protocol_channels():
+    out = Path(sys.argv[sys.argv.index("--out") + 1])
+    index = int(os.environ["UNLEARN_SEED"])  # the test's seeds are the run positions
+    save_file({key: value.contiguous() for key, value in net.state_dict().items()}, str(out / f"run-{index:05d}.safetensors"))
+    message = json.dumps({"event": "done", "index": index, "seed": index, "status": "ok", "message": None}) + "\n"
+    for descriptor in _protocol_channels():
+        try:
             os.write(descriptor, message.encode())
-        time.sleep(SLEEP_SECONDS)
+        except OSError:
+            pass
+    time.sleep(SLEEP_SECONDS)
     return net

@@ -1,4 +1,4 @@
-"""Heavy work at import time: charged to the first run, so it ends in `timeout`."""
+"""Heavy work at import time: every run imports the submission, so it ends in `timeout`."""
 
 import time
 

@@ -25,6 +25,7 @@ TEST_LIMITS = SandboxLimits(
     memory_bytes=1536 * MiB,
     memory_headroom_bytes=256 * MiB,
     tmp_bytes=256 * MiB,
+    kaggle_bytes=16 * MiB,
     output_bytes=64 * MiB,
     max_processes=64,
     timeout_grace_seconds=2.0,
@@ -64,6 +65,7 @@ def tiny_job(folder: Path, seeds: list[int], *, budget: float | None = None, bat
         batch_format=batch_format,
         seeds=seeds,
         per_run_budget_seconds=budget,
+        per_run_cpu_budget_seconds=budget,
         competition="tiny",
     )
 
@@ -90,8 +92,9 @@ def planned_submission(template: str, destination: Path, behaviours: dict[int, s
     return destination
 
 
-def leftovers() -> list[str]:
-    """Sandbox containers or cgroups still present (there must be none once a call returns)."""
+def leftovers(work: Path | None = None) -> list[str]:
+    """Sandbox containers, volumes, cgroups or output mounts still present (there must be none
+    once a call returns); with `work`, also a mounted or non-empty output folder under it."""
     from harness.sandbox.backends.cgroups import _owner_prefix
 
     root, mine = Path("/sys/fs/cgroup"), f"{_owner_prefix()}{os.getpid()}-*"
@@ -101,8 +104,15 @@ def leftovers() -> list[str]:
     if docker_problem() is None:
         from harness.sandbox.backends.docker import docker_client
 
-        containers = docker_client().api.containers(all=True, filters={"label": LABEL})
+        api = docker_client().api
+        containers = api.containers(all=True, filters={"label": LABEL})
         found += [container["Names"][0] for container in containers if container["Labels"].get(f"{LABEL}.pid") == str(os.getpid())]
+        volumes = api.volumes(filters={"label": LABEL}).get("Volumes") or []
+        found += [volume["Name"] for volume in volumes if (volume.get("Labels") or {}).get(f"{LABEL}.pid") == str(os.getpid())]
+    mounts = Path("/proc/self/mounts").read_text()
+    found += [line.split()[1] for line in mounts.splitlines() if work is not None and line.split()[1].startswith(str(work))]
+    if work is not None:
+        found += [str(path) for path in work.glob("**/sandbox-out/*")]
     return found
 
 

@@ -3,7 +3,9 @@
 A backend starts the worker in isolation and hands its output to the supervisor as it arrives:
 stdout (the protocol channel) and stderr (the submission's output, for the logs), each chunk
 timestamped on receipt, then the moment the sandbox ended. It can kill the sandbox at any time
-and report how it ended (exit code, signal, OOM kill).
+and report how it ended (exit code, signal, OOM kill). It also tells the supervisor what the
+sandbox has used: its CPU time (where its cgroup accounts it; a run is charged on it) and its
+OOM kills, and hands over the files the sandbox wrote to its output folder.
 """
 
 from __future__ import annotations
@@ -63,7 +65,8 @@ class LaunchSpec:
     gpu_index: int | None
     torch_threads: int
     limits: SandboxLimits
-    cpu_seconds: int | None  # RLIMIT_CPU backstop for the whole session
+    cpu_seconds: int | None  # RLIMIT_CPU backstop for each process of the session
+    cpus: str | None = None  # the cores the sandbox is bound to (a cpuset list such as "0-1")
 
 
 class Sandbox(ABC):
@@ -71,9 +74,39 @@ class Sandbox(ABC):
 
     name: str = ""
     isolated: bool = True
+    # The worker is PID 1 of the sandbox's own PID namespace: it ends a run with kill(-1), and
+    # the run's processes cannot signal it.
+    own_pid_namespace: bool = True
 
     def __init__(self, limits: SandboxLimits):
         self.limits = limits
+        self.out_dir: Path | None = None
+        # Why the output folder's quota is not enforced by the kernel here (None: it is).
+        self.output_quota_problem: str | None = "the output folder is a plain folder"
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by every process of the sandbox (user + system), or None."""
+        return None
+
+    def cpu_accounting_problem(self) -> str | None:
+        """None when `cpu_seconds` measures the sandbox, else why it cannot (valid once started)."""
+        return f"the {self.name} sandbox has no cgroup CPU accounting"
+
+    def oom_kills(self) -> int:
+        """How many of the sandbox's processes the kernel's OOM killer has ended so far."""
+        return 0
+
+    def binding(self) -> str:
+        """Which CPUs the sandbox may use, in words (for the session log)."""
+        return "every CPU"
+
+    def fetch_output(self, name: str, destination: Path, max_bytes: int) -> None:
+        """Copy `name` from the sandbox's output folder to `destination` without following links;
+        raises InvalidModel (harness.sandbox.validation) when it is missing or not a plain file."""
+        from harness.sandbox.validation import copy_untrusted_file
+
+        assert self.out_dir is not None, "prepare_output comes first"
+        copy_untrusted_file(self.out_dir / name, destination, max_bytes)
 
     @abstractmethod
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
@@ -99,7 +132,9 @@ class Sandbox(ABC):
         """Set up what the session needs before its limits are written (images, cgroups)."""
 
     def prepare_output(self, out_dir: Path) -> None:
-        """Make the empty output folder writable for the sandbox's user."""
+        """Set up the empty output folder for the sandbox's user (a size-limited file system where
+        the backend can make one: then `output_quota_problem` is None)."""
+        self.out_dir = out_dir
 
     @abstractmethod
     def start(self, spec: LaunchSpec, sinks: StreamSinks) -> None:

@@ -1,11 +1,16 @@
-"""Control groups for the bwrap sandbox: a process limit that holds for root, and memory and CPUs.
+"""Control groups of a sandbox: a process limit that holds for root, memory, CPUs, CPU accounting.
 
 RLIMIT_NPROC does not bind root (nor root mapped into a user namespace), so a fork bomb started by
 a harness running as root would exhaust the host's process table. A pids cgroup contains it. We
-create a child of the harness's own cgroup for each sandbox: under cgroup v2 when the pids
-controller is available there, else under the v1 hierarchies (pids, memory, cpuset) when their
-folders are writable. The sandbox joins the group before bwrap starts (see bwrap.py), and the
-group is emptied (SIGKILL) and removed when the sandbox ends.
+create a child of the harness's own cgroup for each bwrap sandbox: under cgroup v2 when the pids
+controller is available there, else under the v1 hierarchies (pids, memory, cpuset, cpu, cpuacct)
+when their folders are writable. The sandbox joins the group before bwrap starts (see bwrap.py),
+and the group is emptied (SIGKILL) and removed when the sandbox ends.
+
+The same group gives the supervisor the sandbox's CPU time (every process and thread, user +
+system: v2 cpu.stat, v1 cpuacct.usage), which is what a run is charged on a CPU, and binds the
+sandbox to its cores (cpuset) or caps it at its threads' worth of CPU (a CFS quota). A Docker
+container's groups are read the same way (`process_cgroups`).
 """
 
 from __future__ import annotations
@@ -19,7 +24,8 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-CONTROLLERS = ("pids", "memory", "cpuset")
+CONTROLLERS = ("pids", "memory", "cpuset", "cpu", "cpuacct")
+CFS_PERIOD_US = 100_000
 CGROUP_PREFIX = "unlearn-sandbox-"
 
 
@@ -48,6 +54,23 @@ class Cgroups:
         except (OSError, ValueError):
             pass
         return 0
+
+    def cpu_seconds(self) -> float | None:
+        """CPU time used so far by every process of the group (user + system), None if not accounted."""
+        try:
+            if self.version == 2:
+                folder = self.folders.get("pids") or next(iter(self.folders.values()))
+                for line in (folder / "cpu.stat").read_text().splitlines():
+                    key, _, value = line.partition(" ")
+                    if key == "usage_usec":
+                        return int(value) / 1e6
+                return None
+            folder = self.folders.get("cpuacct")
+            if folder is None:
+                return None
+            return int((folder / "cpuacct.usage").read_text()) / 1e9
+        except (OSError, ValueError, StopIteration):
+            return None
 
     def members(self) -> set[int]:
         pids: set[int] = set()
@@ -172,8 +195,11 @@ def _try_v1(name: str, own: dict[str, str], mounts) -> Cgroups | None:
             if kind != "cgroup" or controller not in options or controller not in own:
                 continue
             parent = Path(mount_point) / own[controller].lstrip("/")
-            _remove_stale(parent, 1)
             folder = parent / name
+            if folder in groups.folders.values():  # co-mounted with a controller done already (cpu,cpuacct)
+                groups.folders[controller] = folder
+                break
+            _remove_stale(parent, 1)
             try:
                 folder.mkdir()
             except OSError:
@@ -186,8 +212,12 @@ def _try_v1(name: str, own: dict[str, str], mounts) -> Cgroups | None:
     return groups
 
 
-def create_cgroups(*, max_processes: int, memory_bytes: int | None, cpus: str | None) -> Cgroups | None:
-    """A fresh cgroup with these limits, or None when no pids controller is writable here."""
+def create_cgroups(*, max_processes: int, memory_bytes: int | None, cpus: str | None, cpu_quota: float | None = None) -> Cgroups | None:
+    """A fresh cgroup with these limits, or None when no pids controller is writable here.
+
+    `cpus` binds the group to those cores (a cpuset list such as "0-1"); `cpu_quota` caps it at
+    that many cores' worth of CPU time (a CFS quota), for when no cpuset can be written.
+    """
     # Named after the supervisor's process: whose group it is, and whether that owner is gone.
     name = f"{_owner_prefix()}{os.getpid()}-{uuid.uuid4().hex[:8]}"
     try:
@@ -201,6 +231,7 @@ def create_cgroups(*, max_processes: int, memory_bytes: int | None, cpus: str | 
         _write(groups.folders["pids"] / "pids.max", str(max_processes))
         _configure_memory(groups, memory_bytes)
         _configure_cpuset(groups, cpus)
+        _configure_quota(groups, cpu_quota)
     except BaseException:
         groups.remove()
         raise
@@ -243,6 +274,74 @@ def _configure_cpuset(groups: Cgroups, cpus: str | None) -> None:
             # A v1 cpuset group without cpus and mems cannot hold a process: leave the controller out.
             _drop(groups, "cpuset")
         return
-    if groups.version == 1:
-        _write(folder / "cpuset.mems", (folder.parent / "cpuset.mems").read_text().strip())
-    _write(folder / "cpuset.cpus", cpus)
+    try:
+        if groups.version == 1:
+            _write(folder / "cpuset.mems", (folder.parent / "cpuset.mems").read_text().strip())
+        _write(folder / "cpuset.cpus", cpus)
+    except OSError:
+        _drop(groups, "cpuset")  # the quota below still bounds the sandbox's share of the CPUs
+
+
+def _configure_quota(groups: Cgroups, cores: float | None) -> None:
+    folder = groups.folders.get("cpu")
+    if folder is None or cores is None:
+        return
+    quota = max(1000, int(cores * CFS_PERIOD_US))
+    try:
+        if groups.version == 2:
+            _write(folder / "cpu.max", f"{quota} {CFS_PERIOD_US}")
+        else:
+            _write(folder / "cpu.cfs_period_us", str(CFS_PERIOD_US))
+            _write(folder / "cpu.cfs_quota_us", str(quota))
+    except OSError:
+        pass  # no quota here; the cpuset (when set) still binds the sandbox
+
+
+def binding(groups: Cgroups | None) -> tuple[bool, bool]:
+    """(bound to a cpuset, capped by a CPU quota) for a created group."""
+    if groups is None:
+        return False, False
+    cpuset = "cpuset" in groups.folders and (
+        groups.version == 1 or _readable(groups.folders["cpuset"] / "cpuset.cpus")
+    )
+    quota_file = "cpu.max" if groups.version == 2 else "cpu.cfs_quota_us"
+    folder = groups.folders.get("cpu")
+    quota = folder is not None and _readable(folder / quota_file) not in (None, "max", "-1")
+    return cpuset, quota
+
+
+def _readable(path: Path) -> str | None:
+    try:
+        return path.read_text().split()[0]
+    except (OSError, IndexError):
+        return None
+
+
+def process_cgroups(pid: int) -> Cgroups | None:
+    """The existing groups of process `pid` (read-only use: CPU time, OOM kills), or None."""
+    try:
+        lines = Path(f"/proc/{pid}/cgroup").read_text().splitlines()
+        mounts = _mounts()
+    except OSError:
+        return None
+    paths: dict[str, str] = {}
+    for line in lines:
+        _, controllers, path = line.split(":", 2)
+        for controller in controllers.split(",") if controllers else [""]:
+            paths[controller] = path
+    if "cpuacct" in paths:  # v1
+        groups = Cgroups(1)
+        for controller in ("cpuacct", "memory", "pids"):
+            for mount_point, kind, options in mounts:
+                if kind == "cgroup" and controller in options and controller in paths:
+                    folder = Path(mount_point) / paths[controller].lstrip("/")
+                    if folder.is_dir():
+                        groups.folders[controller] = folder
+                    break
+        return groups if "cpuacct" in groups.folders else None
+    for mount_point, kind, _ in mounts:
+        if kind == "cgroup2" and "" in paths:
+            folder = Path(mount_point) / paths[""].lstrip("/")
+            if folder.is_dir():
+                return Cgroups(2, {"pids": folder, "memory": folder})
+    return None

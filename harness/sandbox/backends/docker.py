@@ -1,11 +1,15 @@
 """The Docker sandbox (the organizers' backend), driven through the Docker SDK for Python.
 
 Each session is one container: no network, a read-only root, read-only binds of what the worker
-needs (harness.sandbox.layout), one writable bind (/out), a size-limited tmpfs /tmp, all
-capabilities dropped, no-new-privileges, an unprivileged user, memory (swap included), process
-and CPU limits, GPUs passed through when the job has one, and optionally another runtime
-(runsc: gVisor). Output is read through an attach stream (the logging driver is off, so nothing
-a submission prints is stored by the engine). The engine is found as the Docker CLI finds it
+needs (harness.sandbox.layout), a size-limited tmpfs volume for /out (where the weights go: one
+volume per session, removed with it, read through the engine's archive API, never through a host
+folder), size-limited tmpfs scratch folders (/tmp, /dev/shm, /kaggle/tmp, /kaggle/working), all capabilities dropped, no-new-privileges,
+Docker's default seccomp profile, a fresh session keyring (runc's default), an unprivileged user,
+memory (swap included), process limits, a cpuset and CPU quota, GPUs passed through when the job
+has one, and optionally another runtime (runsc: gVisor). The worker is the container's PID 1.
+Output is read through an attach stream (the logging driver is off, so nothing a submission
+prints is stored by the engine). The container's CPU time comes from its cgroup when the engine
+runs on this host, else from the engine's stats. The engine is found as the Docker CLI finds it
 (DOCKER_HOST, else the default socket).
 
 Images: by default a minimal local image (docker_image.py) with the host's Python environment
@@ -20,6 +24,7 @@ import functools
 import os
 import socket
 import sys
+import tarfile
 import threading
 import time
 import uuid
@@ -27,6 +32,7 @@ from pathlib import Path
 
 from harness.errors import HarnessError
 from harness.sandbox.backends.base import ExitStatus, LaunchSpec, Sandbox, StreamSinks
+from harness.sandbox.backends.cgroups import Cgroups, process_cgroups
 from harness.sandbox.layout import (
     SANDBOX_GID,
     SANDBOX_HARNESS_ROOT,
@@ -39,16 +45,18 @@ from harness.sandbox.layout import (
     masked_paths,
     python_prefixes,
     sandbox_environment,
+    scratch_folders,
     system_entries,
     visible_roots,
     worker_command,
 )
 
 LABEL = "unlearn-harness.sandbox"
-SHM_BYTES = 64 * 1024 * 1024
 IMAGE_PYTHON = "python3"  # on PATH in an image built from docker/Dockerfile
-IMAGE_VISIBLE_ROOTS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt", "/var", "/sys",
+IMAGE_VISIBLE_ROOTS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt", "/var", "/sys", "/kaggle",
                        SANDBOX_JOB, SANDBOX_OUT, SANDBOX_TMP, "/dev", "/proc"]
+# Go's os.FileMode type bits, as the archive API reports them: a weights file has none.
+_FILE_TYPE_BITS = (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
 
 
 @functools.lru_cache(maxsize=None)
@@ -93,6 +101,11 @@ class DockerSandbox(Sandbox):
         self._container = None
         self._reader: threading.Thread | None = None
         self._status: dict | None = None
+        self._cgroups: Cgroups | None = None
+        self._stats_usable = True
+        self._cpus: str | None = None
+        self._volume: str | None = None
+        self.output_quota_problem = None  # /out is a size-limited tmpfs volume for every session
 
     @property
     def _local_image(self) -> bool:
@@ -112,9 +125,60 @@ class DockerSandbox(Sandbox):
         _remove_stale_containers(self._client)
 
     def prepare_output(self, out_dir: Path) -> None:
+        """A fresh tmpfs volume for /out (out_dir on the host is not used)."""
+        self.out_dir = out_dir
         uid, gid = sandbox_user()
-        if os.geteuid() == 0:
-            os.chown(out_dir, uid, gid)
+        limits = self.limits
+        options = f"size={limits.output_bytes},nr_inodes={limits.output_files + 1},mode=0700,uid={uid},gid={gid}"
+        name = f"unlearn-out-{uuid.uuid4().hex[:12]}"
+        self._client.volumes.create(name=name, driver="local", driver_opts={"type": "tmpfs", "device": "tmpfs", "o": options},
+                                    labels=_labels())
+        self._volume = name
+
+    def fetch_output(self, name: str, destination: Path, max_bytes: int) -> None:
+        """Copy /out/<name> out of the running container through the archive API (a tar stream
+        the engine writes), taking only a regular file of at most `max_bytes`."""
+        import docker
+
+        from harness.sandbox.validation import InvalidModel
+
+        try:
+            chunks, info = self._client.api.get_archive(self._container.id, f"{SANDBOX_OUT}/{name}")
+        except docker.errors.NotFound:
+            raise InvalidModel("no weights file was written") from None
+        except docker.errors.DockerException as error:
+            raise InvalidModel(f"the weights file cannot be fetched from the sandbox ({error})") from None
+        if int(info.get("mode", 0)) & _FILE_TYPE_BITS or info.get("linkTarget"):
+            raise InvalidModel("the weights file is not a regular file (a link, folder or special file)")
+        if int(info.get("size", 0)) > max_bytes:
+            raise InvalidModel(f"the weights file has {info.get('size')} bytes; a model of this architecture has at most {max_bytes}")
+        _extract_single_file(chunks, destination, max_bytes)
+
+    def cpu_seconds(self) -> float | None:
+        if self._cgroups is not None:
+            seconds = self._cgroups.cpu_seconds()
+            if seconds is not None:
+                return seconds
+        if self._container is None or not self._stats_usable:
+            return None
+        try:  # an engine on another host: its own accounting, one sample without waiting
+            stats = self._client.api.stats(self._container.id, stream=False, one_shot=True)
+            return int(stats["cpu_stats"]["cpu_usage"]["total_usage"]) / 1e9
+        except Exception:
+            self._stats_usable = False
+            return None
+
+    def cpu_accounting_problem(self) -> str | None:
+        # The engine accounts every container's CPU time: its cgroup files on this host, else its
+        # stats API. A run whose samples still fail is charged wall time, and says so.
+        return None
+
+    def oom_kills(self) -> int:
+        kills = self._cgroups.oom_kills() if self._cgroups is not None else 0
+        return kills or int(bool(self._status and self._status.get("OOMKilled")))
+
+    def binding(self) -> str:
+        return f"cores {self._cpus} (cpuset) and a CPU quota of its threads" if self._cpus else "a CPU quota of its threads"
 
     def _mounts(self, spec: LaunchSpec) -> list:
         from docker.types import Mount
@@ -130,7 +194,7 @@ class DockerSandbox(Sandbox):
         mounts += [
             bind(harness_package_dir(), f"{SANDBOX_HARNESS_ROOT}/harness"),
             bind(spec.job_dir, SANDBOX_JOB),
-            bind(spec.out_dir, SANDBOX_OUT, read_only=False),
+            Mount(SANDBOX_OUT, self._volume, type="volume"),
         ]
         return mounts
 
@@ -140,7 +204,7 @@ class DockerSandbox(Sandbox):
         limits = spec.limits
         python = sys.executable if self._local_image else IMAGE_PYTHON
         uid, gid = sandbox_user()
-        tmpfs = {SANDBOX_TMP: f"size={limits.tmp_bytes},mode=1777"}
+        tmpfs = {folder: f"size={size},mode=1777" for folder, size in scratch_folders(limits) if folder != "/dev/shm"}
         if self._local_image:
             tmpfs.update({str(path): "size=4k,mode=0555,ro" for path in masked_paths()})
         options = dict(
@@ -161,7 +225,8 @@ class DockerSandbox(Sandbox):
             mem_limit=limits.cgroup_memory_bytes,
             memswap_limit=limits.cgroup_memory_bytes,
             pids_limit=limits.max_processes,
-            shm_size=SHM_BYTES,
+            shm_size=dict(scratch_folders(limits))["/dev/shm"],
+            nano_cpus=int(spec.torch_threads * 1e9),
             ulimits=[
                 Ulimit(name="nofile", soft=limits.max_open_files, hard=limits.max_open_files),
                 Ulimit(name="fsize", soft=limits.max_file_bytes, hard=limits.max_file_bytes),
@@ -170,12 +235,12 @@ class DockerSandbox(Sandbox):
             tmpfs=tmpfs,
             mounts=self._mounts(spec),
             log_config=LogConfig(type="none"),
-            labels={LABEL: "1", f"{LABEL}.host": socket.gethostname(), f"{LABEL}.pid": str(os.getpid())},
+            labels=_labels(),
             name=f"unlearn-sandbox-{uuid.uuid4().hex[:12]}",
             detach=True,
         )
-        if limits.cpus:
-            options["cpuset_cpus"] = limits.cpus
+        if spec.cpus:
+            options["cpuset_cpus"] = spec.cpus
         if limits.docker_runtime:
             options["runtime"] = limits.docker_runtime
         if spec.gpu_index is not None:
@@ -221,6 +286,12 @@ class DockerSandbox(Sandbox):
         except docker.errors.DockerException as error:
             raise HarnessError(f"--sandbox docker: cannot start the sandbox container ({error})") from None
         threading.Thread(target=wait, daemon=True).start()
+        self._cpus = spec.cpus
+        try:
+            pid = int(self._client.api.inspect_container(self._container.id)["State"]["Pid"])
+        except Exception:
+            pid = 0
+        self._cgroups = process_cgroups(pid) if pid > 0 else None  # None when the engine is elsewhere
 
     def kill(self) -> None:
         if self._container is None:
@@ -240,13 +311,65 @@ class DockerSandbox(Sandbox):
             self._reader.join(timeout)
 
     def close(self) -> None:
-        if self._container is None:
-            return
-        try:
-            self._client.api.remove_container(self._container.id, force=True)
-        except Exception:
-            pass
-        self._container = None
+        if self._container is not None:
+            try:
+                self._client.api.remove_container(self._container.id, force=True)
+            except Exception:
+                pass
+            self._container = None
+        if self._volume is not None:
+            try:  # the output's tmpfs goes with it: nothing of the submission stays
+                self._client.api.remove_volume(self._volume, force=True)
+            except Exception:
+                pass
+            self._volume = None
+
+
+def _labels() -> dict[str, str]:
+    """Who made a container or volume: this host's supervisor process (stale ones are removed)."""
+    return {LABEL: "1", f"{LABEL}.host": socket.gethostname(), f"{LABEL}.pid": str(os.getpid())}
+
+
+class _ChunkReader:
+    """A file-like view of the archive API's chunk iterator (tarfile reads it as a stream)."""
+
+    def __init__(self, chunks):
+        self._chunks, self._buffer = iter(chunks), b""
+
+    def read(self, size: int = -1) -> bytes:
+        while size < 0 or len(self._buffer) < size:
+            try:
+                self._buffer += next(self._chunks)
+            except StopIteration:
+                break
+        if size < 0:
+            size = len(self._buffer)
+        data, self._buffer = self._buffer[:size], self._buffer[size:]
+        return data
+
+
+def _extract_single_file(chunks, destination: Path, max_bytes: int) -> None:
+    from harness.sandbox.validation import InvalidModel
+
+    temporary = destination.with_name(f".{destination.name}.partial")
+    try:
+        with tarfile.open(fileobj=_ChunkReader(chunks), mode="r|") as archive:
+            member = archive.next()
+            if member is None or not member.isreg() or member.size > max_bytes:
+                raise InvalidModel("the weights file is not a regular file of a model's size")
+            source = archive.extractfile(member)
+            copied = 0
+            with open(temporary, "wb") as target:
+                while chunk := source.read(1 << 20):
+                    copied += len(chunk)
+                    if copied > max_bytes:
+                        raise InvalidModel(f"the weights file has more than {max_bytes} bytes")
+                    target.write(chunk)
+        os.replace(temporary, destination)
+    except tarfile.TarError as error:
+        raise InvalidModel(f"the weights could not be fetched from the sandbox ({error})") from None
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 def _remove_stale_containers(client) -> None:
@@ -261,6 +384,17 @@ def _remove_stale_containers(client) -> None:
         if pid and not _alive(pid):
             try:
                 client.api.remove_container(container["Id"], force=True)
+            except Exception:
+                pass
+    try:
+        volumes = client.api.volumes(filters={"label": [LABEL, f"{LABEL}.host={host}"]}).get("Volumes") or []
+    except Exception:
+        return
+    for volume in volumes:
+        pid = int((volume.get("Labels") or {}).get(f"{LABEL}.pid", "0") or 0)
+        if pid and not _alive(pid):
+            try:
+                client.api.remove_volume(volume["Name"], force=True)
             except Exception:
                 pass
 

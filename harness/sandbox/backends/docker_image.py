@@ -16,6 +16,7 @@ import io
 import tarfile
 
 from harness.sandbox.layout import (
+    KAGGLE_FOLDERS,
     SANDBOX_GID,
     SANDBOX_HARNESS_ROOT,
     SANDBOX_JOB,
@@ -43,9 +44,10 @@ def root_filesystem(uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> bytes:
             info.type, info.mode, info.linkname, info.size = kind, mode, link, len(data)
             archive.addfile(info, io.BytesIO(data) if data else None)
 
-        for folder in ("etc", "proc", "sys", "dev", "root", "home", "opt", SANDBOX_HARNESS_ROOT, SANDBOX_JOB, SANDBOX_OUT):
+        for folder in ("etc", "proc", "sys", "dev", "root", "home", "opt", "kaggle", SANDBOX_HARNESS_ROOT, SANDBOX_JOB, SANDBOX_OUT):
             add(folder, tarfile.DIRTYPE)
-        add("tmp", tarfile.DIRTYPE, 0o1777)  # Docker's tmpfs keeps the mode of the folder it covers
+        for folder in ("tmp", *KAGGLE_FOLDERS):
+            add(folder, tarfile.DIRTYPE, 0o1777)  # Docker's tmpfs keeps the mode of the folder it covers
         for entry in system_entries():
             if entry.link_target is not None:
                 add(entry.name, tarfile.SYMTYPE, 0o777, link=entry.link_target)

@@ -23,6 +23,10 @@ WARNING = (
 class NoSandbox(SubprocessSandbox):
     name = "none"
     isolated = False
+    own_pid_namespace = False
+
+    def cpu_accounting_problem(self) -> str | None:
+        return "--sandbox none runs the worker as a plain process, without a cgroup that accounts its CPU time"
 
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         return ["/"]

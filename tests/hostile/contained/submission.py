@@ -1,17 +1,24 @@
 """A hostile submission whose misbehaviour the sandbox contains without losing the worker.
 
+Every run is a fresh process that the worker ends, with everything it started, before the next
+one: so everything here, short of overstaying the time limit (../fatal), ends at worst its own run.
+
 Which behaviour a run shows depends on its seed: `plan.json` (written beside this file by the
 test) maps seeds to behaviour names and lists host paths to aim at. Every attempt to get out is
 made for real; an attempt that unexpectedly succeeds raises `SandboxLeak`, which the harness
 classifies as an ordinary `exception`, so the test fails loudly instead of passing by accident.
 """
 
+import ctypes
 import json
+import mmap
 import os
 import pickle
+import platform
 import signal
 import socket
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -161,22 +168,183 @@ class RunsCodeWhenUnpickled:
 
 
 def pickle_instead_of_weights(net, retain):
-    """Replace the worker's writer so that a pickle lands where the weights go."""
-    worker = sys.modules["harness.sandbox.worker"]
-    original = worker.save_weights
+    """Replace the run's writer so that a pickle lands where the weights go."""
+    run_process = sys.modules["harness.sandbox.run_process"]
 
     def write_pickle(model, path):
-        worker.save_weights = original
         Path(path).write_bytes(pickle.dumps({"conv.weight": RunsCodeWhenUnpickled()}))
 
-    worker.save_weights = write_pickle
+    run_process.save_weights = write_pickle  # this run's process only: the next run is a fresh one
     return net
+
+
+def exit_the_process(net, retain):
+    os._exit(3)
+
+
+def shared_memory_hog(net, retain):
+    """Anonymous shared memory escapes RLIMIT_DATA; only the memory cgroup stops it."""
+    size = 16 * 1024**3
+    # MAP_POPULATE makes the kernel fault every page in at once: the cgroup's limit is hit in a blink.
+    region = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
+    block = b"\1" * (64 * 1024**2)
+    for _ in range(size // len(block)):
+        region.write(block)
+
+
+def flood_output_folder(net, retain):
+    out = Path(sys.argv[sys.argv.index("--out") + 1])
+    block = os.urandom(1024**2)
+    for number in range(100_000):
+        (out / f"junk-{number}").write_bytes(block)
+
+
+def out_folder():
+    return Path(sys.argv[sys.argv.index("--out") + 1])
+
+
+def hide_output_in_unlinked_file(net, retain):
+    """A file unlinked while open has no name to find, but its blocks still count."""
+    path = out_folder() / "hidden"
+    with open(path, "wb") as handle:
+        os.unlink(path)
+        block = os.urandom(1024**2)
+        for _ in range(100_000):
+            handle.write(block)
+            handle.flush()
+
+
+def hide_output_too_deep(net, retain):
+    """A path longer than PATH_MAX, built one folder at a time, cannot be stat'ed by name."""
+    folder = os.open(out_folder(), os.O_RDONLY | os.O_DIRECTORY)
+    for _ in range(40):
+        os.mkdir("d" * 200, dir_fd=folder)
+        folder = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=folder)
+    descriptor = os.open("deep", os.O_WRONLY | os.O_CREAT, dir_fd=folder)
+    block = os.urandom(1024**2)
+    for _ in range(100_000):
+        os.write(descriptor, block)
+
+
+KEYCTL_NUMBERS = {"x86_64": (248, 250), "aarch64": (217, 219)}  # add_key, keyctl
+KEY_SPEC_SESSION_KEYRING = -3
+
+
+def add_key_to_session_keyring():
+    add_key, _ = KEYCTL_NUMBERS[platform.machine()]
+    libc = ctypes.CDLL(None, use_errno=True)
+    key = libc.syscall(add_key, b"user", b"unlearn-carry", b"state", 5, KEY_SPEC_SESSION_KEYRING)
+    if key >= 0:
+        raise SandboxLeak("the sandbox let a run add a key to the kernel's session keyring")
+    number = ctypes.get_errno()
+    raise OSError(number, os.strerror(number))
+
+
+CARRIED_FILES = ["/tmp/carry", "/dev/shm/carry", "/kaggle/tmp/carry", "/kaggle/working/carry"]
+
+
+def leave_state_behind(net, retain):
+    """Everything a run could leave for the next one: files, a thread, a process, a key, output."""
+    for path in CARRIED_FILES:
+        Path(path).write_text("state from an earlier run")
+    (out_folder() / "carry").write_text("state from an earlier run")
+    threading.Thread(target=time.sleep, args=(3600,)).start()
+    if os.fork() == 0:  # a daemon: double fork, its own session, then it waits for the next run
+        os.setsid()
+        if os.fork() == 0:
+            while True:
+                Path("/tmp/heartbeat").write_text(str(time.monotonic()))
+                time.sleep(0.01)
+        os._exit(0)
+    try:
+        add_key_to_session_keyring()
+    except OSError:
+        pass  # refused, as it must be
+    return in_place(net, retain)
+
+
+def find_state_left_behind(net, retain):
+    """The run after: none of it may be there."""
+    found = [path for path in CARRIED_FILES + ["/tmp/heartbeat"] if os.path.exists(path)]
+    found += [f"{entry} in the output folder" for entry in os.listdir(out_folder())]
+    others = [name for name in os.listdir("/proc") if name.isdigit() and int(name) not in (1, os.getpid())]
+    found += [f"process {pid}: {Path(f'/proc/{pid}/cmdline').read_bytes()[:60]!r}" for pid in others]
+    found += [f"{threading.active_count() - 1} other thread(s)"] if threading.active_count() > 1 else []
+    if found:
+        raise SandboxLeak(f"state of an earlier run survived into this one: {found}")
+    return in_place(net, retain)
+
+
+def rewrite_weights_after_return(net, retain):
+    """A daemon that rewrites this run's weights once the run's own process has ended, logging
+    each version it wrote: the weights the harness keeps must be the last ones written."""
+    from safetensors.torch import save_file
+
+    in_place(net, retain)
+    weights = out_folder() / f"run-{int(os.environ['UNLEARN_SEED']):05d}.safetensors"
+    state = {key: value.detach().clone().contiguous() for key, value in net.state_dict().items()}
+    run_process = os.getpid()
+    if os.fork() == 0:
+        os.setsid()
+        while os.getppid() == run_process:  # until the run's process is gone
+            time.sleep(0.0005)
+        for version in range(1, 1_000_000):
+            state["fc.bias"].fill_(float(version))
+            save_file(state, str(weights) + ".tmp")
+            os.replace(str(weights) + ".tmp", weights)
+            os.write(2, f"daemon wrote version {version}\n".encode())
+    return net
+
+
+def escape_to_the_worker(net, retain):
+    """Reach the worker that reports on this run: stop it, write to its channel, read its memory, trace it."""
+    os.kill(1, signal.SIGSTOP)  # PID 1 of the namespace: the kernel drops the signal
+    time.sleep(0.1)
+    if Path("/proc/1/stat").read_text().rsplit(")", 1)[1].split()[0] == "T":
+        raise SandboxLeak("the run stopped the worker")
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def trace_the_worker():
+        PTRACE_ATTACH = 16
+        if libc.ptrace(PTRACE_ATTACH, 1, None, None) == 0:
+            return
+        number = ctypes.get_errno()
+        raise OSError(number, os.strerror(number))
+
+    every_attempt_fails([
+        *[(f"writing to the worker's descriptor {number}", lambda number=number: open(f"/proc/1/fd/{number}", "wb").write(b'{"event": "finished"}\n'))
+          for number in range(8)],
+        ("reading the worker's memory", lambda: open("/proc/1/mem", "rb").read(1)),
+        ("reading the worker's environment", lambda: open("/proc/1/environ", "rb").read()),
+        ("tracing the worker", trace_the_worker),
+    ])
+
+
+def busy_every_core(net, retain):
+    """Busy-loop on every core of the machine for a second: the sandbox may use only its own."""
+    allowed = os.sched_getaffinity(0)
+    if len(allowed) > int(os.environ.get("OMP_NUM_THREADS", "1")):
+        raise SandboxLeak(f"the sandbox may run on {len(allowed)} cores: {sorted(allowed)}")
+    children = []
+    for _ in range(os.cpu_count() or 2):
+        pid = os.fork()
+        if pid == 0:
+            deadline = time.monotonic() + 1.0
+            while time.monotonic() < deadline:
+                pass
+            os._exit(0)
+        children.append(pid)
+    for pid in children:
+        os.waitpid(pid, 0)
+    return in_place(net, retain)
 
 
 BEHAVIOURS = {function.__name__: function for function in [
     in_place, network_connect, network_dns, read_pool_cache, read_test_data, read_other_users_files, write_outside,
     overwrite_inputs, fork_bomb, allocate_memory, raise_error, call_sys_exit, kill_parent, print_gigabytes,
-    wrong_architecture, nan_weights, not_a_module, pickle_instead_of_weights,
+    wrong_architecture, nan_weights, not_a_module, pickle_instead_of_weights, exit_the_process, shared_memory_hog,
+    flood_output_folder, hide_output_in_unlinked_file, hide_output_too_deep, escape_to_the_worker, leave_state_behind,
+    find_state_left_behind, rewrite_weights_after_return, busy_every_core,
 ]}
 
 

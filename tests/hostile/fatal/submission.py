@@ -1,12 +1,13 @@
-"""A hostile submission whose misbehaviour ends the sandbox: the supervisor must stop or bury it.
+"""A hostile submission whose misbehaviour ends the sandbox: the supervisor must stop it.
+
+Only a run that overstays its time limit costs the sandbox (the supervisor kills it and starts a
+new one for the next seed); everything else a run can do ends with its own process (../contained).
 
 As in ../contained, `plan.json` beside this file maps each seed to a behaviour.
 """
 
 import json
-import mmap
 import os
-import sys
 import time
 from pathlib import Path
 
@@ -46,31 +47,8 @@ def freeze_clocks_then_sleep(net, retain):
     time.sleep(3600)  # the process's clocks read the same forever; the supervisor's do not
 
 
-def exit_the_process(net, retain):
-    os._exit(3)
-
-
-def shared_memory_hog(net, retain):
-    """Anonymous shared memory escapes RLIMIT_DATA; only the memory cgroup stops it."""
-    size = 16 * 1024**3
-    # MAP_POPULATE makes the kernel fault every page in at once: the cgroup's limit is hit in a blink.
-    region = mmap.mmap(-1, size, flags=mmap.MAP_SHARED | getattr(mmap, "MAP_POPULATE", 0))
-    block = b"\1" * (64 * 1024**2)
-    for _ in range(size // len(block)):
-        region.write(block)
-
-
-def flood_output_folder(net, retain):
-    out = Path(sys.argv[sys.argv.index("--out") + 1])
-    block = os.urandom(1024**2)
-    for number in range(100_000):
-        (out / f"junk-{number}").write_bytes(block)
-        time.sleep(0.01)
-
-
 BEHAVIOURS = {function.__name__: function for function in [
-    in_place, infinite_loop, sleep_past_budget, freeze_clocks_then_sleep, exit_the_process, shared_memory_hog,
-    flood_output_folder,
+    in_place, infinite_loop, sleep_past_budget, freeze_clocks_then_sleep,
 ]}
 
 

@@ -1,10 +1,11 @@
 """Hostile and benign submissions in real sandboxes, each case under both Docker and bwrap.
 
 Every misbehaviour must end in the class submissions/README.md documents, with the harness alive,
-no sandbox left behind, the host untouched, and the benign runs of the same job intact. Cases that
-leave the worker alive share one sandbox (`contained`); cases that end it share one job whose
-sandbox is restarted after each (`fatal`, stop_on_failure=False). Without Docker or bwrap these
-tests skip, except in CI (CI=true), where they fail.
+no sandbox left behind, the host untouched, and the benign runs of the same job intact. Each run
+is a fresh process, so every case short of overstaying its time limit shares one sandbox
+(`contained`), the cases before a run test what survived of them; overstaying cases end the
+sandbox and share one job whose sandbox is restarted after each (`fatal`, stop_on_failure=False).
+Without Docker or bwrap these tests skip, except in CI (CI=true), where they fail.
 """
 
 from __future__ import annotations
@@ -55,6 +56,17 @@ CONTAINED = [
     ("nan_weights", "invalid_model"),
     ("not_a_module", "invalid_model"),
     ("pickle_instead_of_weights", "invalid_model"),
+    ("exit_the_process", "crashed"),
+    ("shared_memory_hog", "out_of_memory"),
+    ("flood_output_folder", "sandbox_violation"),
+    ("hide_output_in_unlinked_file", "sandbox_violation"),
+    ("hide_output_too_deep", "sandbox_violation"),
+    ("escape_to_the_worker", "sandbox_violation"),
+    ("leave_state_behind", "ok"),
+    ("find_state_left_behind", "ok"),
+    ("rewrite_weights_after_return", "ok"),
+    ("find_state_left_behind", "ok"),
+    ("busy_every_core", "ok"),
     ("in_place", "ok"),
 ]
 FATAL = [
@@ -62,9 +74,6 @@ FATAL = [
     ("infinite_loop", "timeout"),
     ("sleep_past_budget", "timeout"),
     ("freeze_clocks_then_sleep", "timeout"),
-    ("exit_the_process", "crashed"),
-    ("shared_memory_hog", "out_of_memory"),
-    ("flood_output_folder", "sandbox_violation"),
     ("in_place", "ok"),
 ]
 FATAL_BUDGET = 0.5  # seconds: a run is stopped after 3 x 0.5 + 2 (grace) = 3.5 s
@@ -103,7 +112,7 @@ def contained(request, tmp_path_factory):
         job = tiny_job(root, list(behaviours), budget=10.0)
         work = root / "work"
         outcomes = run_submission(submission, job, work, backend=backend, limits=TEST_LIMITS, progress=False, stop_on_failure=False)
-        yield {"backend": backend, "outcomes": outcomes, "job": job, "work": work, "secrets": secrets, "leftovers": leftovers()}
+        yield {"backend": backend, "outcomes": outcomes, "job": job, "work": work, "secrets": secrets, "leftovers": leftovers(work)}
     finally:
         shutil.rmtree(secrets, ignore_errors=True)
 
@@ -135,6 +144,11 @@ def test_contained_failures_explain_themselves(contained):
     assert "NaN" in by_name["nan_weights"].message
     assert "dict" in by_name["not_a_module"].message
     assert "safetensors" in by_name["pickle_instead_of_weights"].message
+    assert "exited with code 3" in by_name["exit_the_process"].message
+    assert "ran out of memory" in by_name["shared_memory_hog"].message
+    for name in ("flood_output_folder", "hide_output_in_unlinked_file", "hide_output_too_deep"):
+        assert "No space left on device" in by_name[name].message, by_name[name].message
+    assert "Permission denied" in by_name["escape_to_the_worker"].message
     # The leak detector never fired: every attempt to get out failed.
     assert not any("SandboxLeak" in (outcome.message or "") for outcome in contained["outcomes"])
 
@@ -147,6 +161,28 @@ def test_host_is_untouched(contained):
     assert (work / "job" / "data.safetensors").is_file() and (work / "job" / "job.json").is_file()
     assert not list((REPO / "harness").glob("escaped*"))
     assert contained["leftovers"] == []
+
+
+def test_weights_are_frozen_before_they_are_copied(contained):
+    """A daemon rewrites the run's weights after the run's process ended, logging each version:
+    the kept weights are the last version written (or the run's own when it was ended first)."""
+    position = [name for name, _ in CONTAINED].index("rewrite_weights_after_return")
+    outcome = contained["outcomes"][position]
+    logged = [int(line.rsplit(" ", 1)[1]) for line in outcome.log_path.read_text().splitlines() if line.startswith("daemon wrote version ")]
+    bias = load_returned_state_dict(outcome.weights_path, build_model("small_cnn", 10, 1))["fc.bias"]
+    last = max(logged, default=0)
+    if torch.all(bias == bias[0]) and float(bias[0]).is_integer() and bias[0] >= 1:
+        assert int(bias[0]) in (last, last + 1), f"kept version {int(bias[0])}, but the daemon wrote up to {last}"
+    else:
+        assert last == 0, f"the run's own weights were kept, but the daemon wrote {last} versions before the copy"
+
+
+def test_a_run_is_bound_to_its_share_of_the_cpus(contained):
+    """Processes busy on every core for a second: one thread's allotment, one core's CPU time."""
+    position = [name for name, _ in CONTAINED].index("busy_every_core")
+    outcome = contained["outcomes"][position]
+    assert outcome.time_basis == "cpu"
+    assert outcome.seconds <= 1.15 * outcome.wall_seconds, (outcome.seconds, outcome.wall_seconds)
 
 
 def test_printing_gigabytes_keeps_a_bounded_log(contained):
@@ -166,7 +202,7 @@ def fatal(request, tmp_path_factory):
     submission = planned_submission("fatal", root / "submission", behaviours)
     job = tiny_job(root, list(behaviours), budget=FATAL_BUDGET)
     outcomes = run_submission(submission, job, root / "work", backend=backend, limits=TEST_LIMITS, progress=False, stop_on_failure=False)
-    return {"backend": backend, "outcomes": outcomes, "job": job, "work": root / "work", "leftovers": leftovers()}
+    return {"backend": backend, "outcomes": outcomes, "job": job, "work": root / "work", "leftovers": leftovers(root / "work")}
 
 
 @pytest.mark.parametrize("position", range(len(FATAL)), ids=[f"{i}-{name}" for i, (name, _) in enumerate(FATAL)])
@@ -175,8 +211,10 @@ def test_fatal_behaviour_ends_in_its_class(fatal, position):
     outcome = fatal["outcomes"][position]
     assert outcome.status == expected, f"{name} under {fatal['backend']}: {outcome.status}: {outcome.message}"
     if expected == "timeout":
-        # Measured outside the sandbox: frozen clocks inside change nothing.
-        assert outcome.seconds >= TEST_LIMITS.run_timeout_seconds(FATAL_BUDGET)
+        # Measured outside the sandbox: frozen clocks inside change nothing. Whichever clock ran
+        # past its limit first stopped the run (a sleep uses no CPU time, a loop no less of it).
+        limit = TEST_LIMITS.run_timeout_seconds(FATAL_BUDGET)
+        assert outcome.wall_seconds >= limit or (outcome.time_basis == "cpu" and outcome.seconds >= limit)
         assert "stopped after" in outcome.message
     if expected == "ok":
         assert changed_from_original(outcome.weights_path, fatal["job"])
@@ -184,18 +222,18 @@ def test_fatal_behaviour_ends_in_its_class(fatal, position):
 
 def test_every_fatal_case_got_a_fresh_sandbox_and_none_is_left(fatal):
     sessions = sorted((fatal["work"] / "logs").glob("session-*.log"))
-    # The first sandbox ran the benign seed and died on the next; each death costs one restart.
+    # The first sandbox ran the benign seed and was stopped on the next; each stop costs one restart.
     assert len(sessions) == 1 + sum(expected != "ok" for _, expected in FATAL)
     assert fatal["leftovers"] == []
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
-def test_slow_import_is_charged_to_the_first_run(backend, tmp_path):
+def test_a_slow_import_is_charged_to_the_run(backend, tmp_path):
     require_backend(backend)
     job = tiny_job(tmp_path, [7], budget=FATAL_BUDGET)
     (outcome,) = run_submission(HOSTILE / "slow_import.py", job, tmp_path / "work", backend=backend, limits=TEST_LIMITS, progress=False)
     assert outcome.status == "timeout", outcome.message
-    assert outcome.seconds >= TEST_LIMITS.run_timeout_seconds(FATAL_BUDGET)
+    assert outcome.wall_seconds >= TEST_LIMITS.run_timeout_seconds(FATAL_BUDGET)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
