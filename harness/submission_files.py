@@ -1,15 +1,23 @@
-"""What a submission is on disk: one Python file, or a folder holding submission.py and helpers."""
+"""What a submission is on disk: one Python file, or a folder holding submission.py and helpers.
+
+A folder's contents are untrusted: nothing here follows a link inside it. A link that points
+outside the folder is refused with a clear error (a link to a host folder would otherwise make
+the harness read, hash or change host files); links that stay inside are kept as links, and
+hashed as their target text, never as what they point to.
+"""
 
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 
 from harness.errors import HarnessError
 
 ENTRY_FILE = "submission.py"
-# Never part of a submission's identity: caches and editor litter.
-_IGNORED_PARTS = {"__pycache__", ".git", ".ipynb_checkpoints"}
+# Never part of a submission: caches and editor litter.
+IGNORED_PARTS = frozenset({"__pycache__", ".git", ".ipynb_checkpoints"})
+IGNORED_SUFFIXES = (".pyc",)
 
 
 def submission_entry(path: Path) -> Path:
@@ -17,8 +25,8 @@ def submission_entry(path: Path) -> Path:
     path = Path(path)
     if path.is_dir():
         entry = path / ENTRY_FILE
-        if not entry.is_file():
-            raise HarnessError(f"submission folder {path} has no {ENTRY_FILE}; it must define unlearn(net, retain, forget, val)")
+        if entry.is_symlink() or not entry.is_file():
+            raise HarnessError(f"submission folder {path} has no {ENTRY_FILE} (a plain file); it must define unlearn(net, retain, forget, val)")
         return entry
     if not path.is_file():
         raise HarnessError(f"submission {path} does not exist")
@@ -27,27 +35,62 @@ def submission_entry(path: Path) -> Path:
     return path
 
 
+def is_ignored(relative: Path) -> bool:
+    return bool(IGNORED_PARTS.intersection(relative.parts)) or relative.suffix in IGNORED_SUFFIXES
+
+
 def submission_files(path: Path) -> list[Path]:
-    """Every file that belongs to the submission, sorted, relative to the submission's root."""
+    """Every file and link of the submission, sorted, relative to its root (links not followed).
+
+    Raises HarnessError for a link that leads outside the folder.
+    """
     path = Path(path)
     if path.is_file():
         return [Path(path.name)]
     submission_entry(path)
-    return sorted(
-        file.relative_to(path)
-        for file in path.rglob("*")
-        if file.is_file() and not _IGNORED_PARTS.intersection(file.relative_to(path).parts) and file.suffix != ".pyc"
-    )
+    root = Path(os.path.realpath(path))
+    found = []
+    for folder, dirs, files in os.walk(path, followlinks=False):
+        for name in dirs + files:
+            full = Path(folder) / name
+            relative = full.relative_to(path)
+            if is_ignored(relative):
+                continue
+            if full.is_symlink():
+                _check_link(full, relative, root)
+                found.append(relative)
+            elif name in files and full.is_file():
+                found.append(relative)
+    return sorted(found)
+
+
+def _check_link(link: Path, relative: Path, root: Path) -> None:
+    resolved = Path(os.path.realpath(link))
+    if resolved != root and root not in resolved.parents:
+        raise HarnessError(
+            f"submission file {relative} is a link to {os.readlink(link)}, outside the submission folder; "
+            "copy what it points to into the folder instead (links may only point inside it)"
+        )
 
 
 def submission_sha256(path: Path) -> str:
-    """A content hash of the submission: the file's bytes, or every file's name and bytes in a folder."""
+    """A content hash of the submission: the file's bytes, or every entry's name and bytes (a
+    link's target text) in a folder."""
     path = Path(path)
     submission_entry(path)
     if path.is_file():
         return hashlib.sha256(path.read_bytes()).hexdigest()
     digest = hashlib.sha256()
     for relative in submission_files(path):
+        full = path / relative
         digest.update(relative.as_posix().encode() + b"\0")
-        digest.update(hashlib.sha256((path / relative).read_bytes()).digest())
+        content = b"link:" + os.fsencode(os.readlink(full)) if full.is_symlink() else _read_plain_file(full)
+        digest.update(hashlib.sha256(content).digest())
     return digest.hexdigest()
+
+
+def _read_plain_file(path: Path) -> bytes:
+    """A regular file's bytes, refusing to follow a link that appeared since the walk."""
+    descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)
+    with os.fdopen(descriptor, "rb") as handle:
+        return handle.read()

@@ -28,7 +28,7 @@ import torch
 
 from harness.data import BATCH_FORMATS, Split
 from harness.errors import HarnessError
-from harness.submission_files import ENTRY_FILE, submission_entry
+from harness.submission_files import ENTRY_FILE, submission_entry, submission_files
 
 FORMAT_VERSION = 1
 SPLITS = ("retain", "forget", "val")
@@ -38,7 +38,6 @@ DATA_FILE = "data.safetensors"
 IDS_FILE = "ids.json"
 SUBMISSION_DIR = "submission"
 ETC_DIR = "etc"
-_IGNORED_NAMES = {"__pycache__", ".git", ".ipynb_checkpoints"}
 
 
 @dataclass
@@ -153,7 +152,8 @@ def job_fingerprint(job: UnlearningJob, submission_digest: str) -> str:
 def copy_submission(submission: Path, destination: Path, max_bytes: int) -> str:
     """Copy a submission file or folder into `destination`; return the entry file's relative path.
 
-    Links inside a folder are copied as links (they resolve inside the sandbox, never on the host).
+    Nothing is followed: links inside a folder are checked to stay inside it (a clear error
+    otherwise) and copied as links, so they resolve inside the sandbox, never on the host.
     """
     submission = Path(submission)
     submission_entry(submission)  # a clear error for a missing file or a folder without submission.py
@@ -164,10 +164,18 @@ def copy_submission(submission: Path, destination: Path, max_bytes: int) -> str:
             raise HarnessError(f"submission {submission} has {size} bytes; the limit is {max_bytes}")
         shutil.copyfile(submission, destination / submission.name)
         return f"{SUBMISSION_DIR}/{submission.name}"
-    total = sum(path.lstat().st_size for path in submission.rglob("*") if not _IGNORED_NAMES.intersection(path.parts))
+    entries = submission_files(submission)  # refuses links that leave the folder
+    total = sum((submission / relative).lstat().st_size for relative in entries)
     if total > max_bytes:
         raise HarnessError(f"submission folder {submission} has {total} bytes; the limit is {max_bytes}")
-    shutil.copytree(submission, destination, symlinks=True, dirs_exist_ok=True, ignore=shutil.ignore_patterns(*_IGNORED_NAMES, "*.pyc"))
+    for relative in entries:
+        source, target = submission / relative, destination / relative
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if source.is_symlink():
+            os.symlink(os.readlink(source), target)
+        else:
+            with open(source, "rb") as reader, open(target, "wb") as writer:
+                shutil.copyfileobj(reader, writer)
     return f"{SUBMISSION_DIR}/{ENTRY_FILE}"
 
 
@@ -195,13 +203,12 @@ def write_job(job: UnlearningJob, submission: Path, directory: Path, fingerprint
 
 
 def _make_world_readable(directory: Path) -> None:
-    for root, dirs, files in os.walk(directory):
-        for name in dirs:
-            os.chmod(os.path.join(root, name), 0o755)
-        for name in files:
+    """chmod what the harness wrote; links are skipped (chmod would change what they point to)."""
+    for root, dirs, files in os.walk(directory, followlinks=False):
+        for name in dirs + files:
             path = os.path.join(root, name)
             if not os.path.islink(path):
-                os.chmod(path, 0o644)
+                os.chmod(path, 0o755 if name in dirs else 0o644)
 
 
 def stored_fingerprint(directory: Path) -> str | None:
