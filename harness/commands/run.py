@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
+from harness.commands._evaluation_args import (
+    add_competition_arguments,
+    add_execution_arguments,
+    add_time_cutoff_argument,
+    apply_verbosity,
+    run_settings,
+)
 
 EXIT_SCORED, EXIT_NOT_SCORED = 0, 1
 
@@ -22,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples for the score interval (default 100)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
+    add_time_cutoff_argument(parser)
     add_execution_arguments(parser)
 
 
