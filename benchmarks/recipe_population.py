@@ -16,7 +16,8 @@ fixed torch thread count, and reports:
 
 It never computes the metric's score: a recipe is chosen for the models it trains, not for how
 submissions then score. Variants are interleaved model by model, so a machine whose load changes
-during the run slows them alike. Results: benchmarks/RESULTS.md, section "Training recipe".
+during the run slows them alike. The figures behind the shipped digits recipe are quoted in
+harness/competitions/digits.toml; quiet-machine figures belong in benchmarks/RESULTS.md.
 
     python benchmarks/recipe_population.py --competition digits --n-models 16 --recipe 12:0.05 --recipe 60:0.05 --recipe 60:0.01
 """

@@ -41,18 +41,28 @@ class Reference(Protocol):
 class ChargedTime:
     """An evaluation's unlearning time per run against the reference retrain, on two clocks.
 
-    `basis` is the clock of the verdict and `unlearn_seconds_per_model` /
-    `retrain_seconds_per_model` are on it; the wall-clock figures are kept beside them. The
-    unlearning means are over the runs that were attempted (None when none was timed).
+    `time_basis` is the clock of the verdict and `unlearn_seconds_per_model` /
+    `retrain_seconds_per_model` are on it; the wall-clock figures are kept beside them; `time_note`
+    says why wall time was charged on a CPU. The unlearning means are over the runs that were
+    attempted (None when none was timed). Field names are harness.outputs.OutputsMetadata's.
     """
 
-    basis: str
-    note: str | None
+    time_basis: str
+    time_note: str | None
     unlearn_seconds_per_model: float | None
     unlearn_wall_seconds_per_model: float | None
     retrain_seconds_per_model: float
     retrain_wall_seconds_per_model: float
     retrain_cpu_seconds_per_model: float | None
+
+
+def per_run_budgets(cutoff: float, reference: Reference) -> dict[str, float | None]:
+    """The sandbox's per-run budgets (harness.sandbox.UnlearningJob's fields): the cutoff times the
+    reference retrain on each clock; no CPU budget on a GPU, where the reference has no CPU time."""
+    return {
+        "per_run_budget_seconds": cutoff * reference.wall_seconds,
+        "per_run_cpu_budget_seconds": None if reference.cpu_seconds is None else cutoff * reference.cpu_seconds,
+    }
 
 
 def wall_seconds(run: ChargedRun) -> float | None:
@@ -74,8 +84,8 @@ def charge(runs: Iterable[ChargedRun], reference: Reference) -> ChargedTime:
     charged = [seconds for seconds in (run_seconds(run, basis) for run in timed) if seconds is not None]
     walls = [seconds for seconds in (wall_seconds(run) for run in timed) if seconds is not None]
     return ChargedTime(
-        basis=basis,
-        note=note,
+        time_basis=basis,
+        time_note=note,
         unlearn_seconds_per_model=fmean(charged) if charged else None,
         unlearn_wall_seconds_per_model=fmean(walls) if walls else None,
         retrain_seconds_per_model=reference.wall_seconds if basis == TIME_BASIS_WALL else reference.cpu_seconds,

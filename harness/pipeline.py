@@ -17,7 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.charged_time import ChargedTime, charge, run_seconds, wall_seconds
+from harness.charged_time import charge, per_run_budgets, run_seconds, wall_seconds
 from harness.competition import Competition, time_cutoff_problem
 from harness.errors import HarnessError
 from harness.outputs import LOGS_DIR, ModelRecord, OutputsMetadata, RunOutputs, atomic_write_text, phase_directory
@@ -111,11 +111,11 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         bf16=settings.bf16,
     )
     data = load_data(competition, phase=phase, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
-    budgets = _per_run_budgets(settings.time_cutoff, pool.reference)
+    budgets = per_run_budgets(settings.time_cutoff, pool.reference)
     outcomes = _run_unlearning(submission, settings, pool, data, work, budgets)
     _collect_logs(outcomes, settings.out_dir / LOGS_DIR / phase)
     times = charge(outcomes, pool.reference)
-    unlearned = _evaluate_unlearned(outcomes, settings, data, work, times.basis)
+    unlearned = _evaluate_unlearned(outcomes, settings, data, work, times.time_basis)
     retrained = [_retrained_record(record) for record in pool.retrained]
     sandbox = _sandbox_summary(outcomes, settings.sandbox)
     metadata = OutputsMetadata(
@@ -127,7 +127,7 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         phases=all_phases,
         retrain_device=pool.reference.device,
         unlearn_device=settings.device,
-        **_time_metadata(times),
+        **asdict(times),
         sandbox=sandbox,
         submission={"path": str(submission), "name": submission.stem, "sha256": submission_sha256(submission)},
         failure=_submission_failure(outcomes),
@@ -140,28 +140,6 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
     scoring = settings.scoring if settings.scoring.n_jobs else replace(settings.scoring, n_jobs=settings.jobs)
     result = write_phase_results(directory, outputs, scoring, report=settings.report)
     return PhaseResult(phase=phase, directory=directory, result=result)
-
-
-# --- time ----------------------------------------------------------------------------------------
-def _per_run_budgets(cutoff: float, reference) -> dict[str, float | None]:
-    """The sandbox's per-run budgets: the cutoff times the reference retrain on each clock
-    (no CPU budget on a GPU, where the reference has no CPU time)."""
-    return {
-        "per_run_budget_seconds": cutoff * reference.wall_seconds,
-        "per_run_cpu_budget_seconds": None if reference.cpu_seconds is None else cutoff * reference.cpu_seconds,
-    }
-
-
-def _time_metadata(times: ChargedTime) -> dict[str, Any]:
-    return {
-        "time_basis": times.basis,
-        "time_note": times.note,
-        "unlearn_seconds_per_model": times.unlearn_seconds_per_model,
-        "unlearn_wall_seconds_per_model": times.unlearn_wall_seconds_per_model,
-        "retrain_seconds_per_model": times.retrain_seconds_per_model,
-        "retrain_wall_seconds_per_model": times.retrain_wall_seconds_per_model,
-        "retrain_cpu_seconds_per_model": times.retrain_cpu_seconds_per_model,
-    }
 
 
 # --- sandboxed unlearning ----------------------------------------------------------------------
