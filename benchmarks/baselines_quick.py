@@ -2,7 +2,8 @@
 
 For each baseline: N unlearning runs from the pool's original model, each seeded and called the way
 the sandbox worker calls a submission (UNLEARN_* environment, loaders in the competition's batch
-format, the time budget = cutoff x the pool's reference retrain time), then the trusted evaluation
+format, the time budget = cutoff x the pool's reference retrain time, both in CPU time, which
+machine load barely moves), then the trusted evaluation
 (harness.evaluation) and the official scoring (scoring.forget_score, scoring.final_score) against
 the pool's N retrained models. Prints one table row per baseline, with two diagnostics of what the
 runs did to the forget set (shift towards the retrained models, spread across runs; `movement`)
@@ -87,10 +88,12 @@ def load_original(competition, pool) -> torch.nn.Module:
 
 
 def unlearn_once(module, original, data, competition, seed: int, budget_s: float) -> tuple[torch.nn.Module, float]:
-    """One run as the sandbox worker makes it; returns the model and its wall time."""
+    """One run as the sandbox worker makes it, charged in CPU time (as a sandbox with cgroup CPU
+    accounting charges it); returns the model and the run's CPU seconds."""
     os.environ.update(
         UNLEARN_SEED=str(seed),
         UNLEARN_TIME_BUDGET_S=repr(budget_s),
+        UNLEARN_TIME_BASIS="cpu",
         UNLEARN_NUM_CLASSES=str(competition.num_classes),
         UNLEARN_DEVICE="cpu",
         UNLEARN_COMPETITION=competition.name,
@@ -103,9 +106,9 @@ def unlearn_once(module, original, data, competition, seed: int, budget_s: float
         return make_loader(split, competition.batch_size, shuffle=shuffle, seed=seed, batch_format=competition.batch_format)
 
     net = copy.deepcopy(original).train()
-    started = time.perf_counter()
+    started = time.process_time()
     returned = module.unlearn(net, loader(data.retain, True), loader(data.forget, True), loader(data.val, True))
-    return (net if returned is None else returned), time.perf_counter() - started
+    return (net if returned is None else returned), time.process_time() - started
 
 
 def movement(unlearned: np.ndarray, retrained: np.ndarray, original: np.ndarray) -> tuple[float, float]:
@@ -150,12 +153,12 @@ def evaluate_baseline(
             unlearned_confidences, pool.retrained_confidences, retain, retained_accuracies[0], test, retained_accuracies[1],
             resample="models", n_resamples=n_resamples,
         ).samples
-    return Row(name, float(np.mean(seconds)) / pool.reference_retrain_seconds, float(np.mean(forget)), float(np.mean(retain)), float(np.mean(test)), quality, score, shift, spread, samples)
+    return Row(name, float(np.mean(seconds)) / pool.reference.seconds("cpu"), float(np.mean(forget)), float(np.mean(retain)), float(np.mean(test)), quality, score, shift, spread, samples)
 
 
 def print_table(rows: list[Row], pool, cutoff: float) -> None:
     retrained = pool.retrained
-    print(f"\nreference retrain: {pool.reference_retrain_seconds:.2f} s on {pool.reference_device}; cutoff {cutoff:g} x retrain")
+    print(f"\nreference retrain: {pool.reference.seconds('cpu'):.2f} s CPU time on {pool.reference.device}; cutoff {cutoff:g} x retrain")
     print(
         f"retrained models: forget acc {np.mean([r.forget_acc for r in retrained]):.3f}  retain acc "
         f"{np.mean([r.retain_acc for r in retrained]):.3f}  test acc {np.mean([r.test_acc for r in retrained]):.3f}\n"
@@ -206,7 +209,7 @@ def main(argv: list[str] | None = None) -> int:
     data = load_data(competition, phase=args.phase)
     original = load_original(competition, pool)
     cutoff = competition.time_cutoff if args.time_cutoff is None else args.time_cutoff
-    budget_s = cutoff * pool.reference_retrain_seconds
+    budget_s = cutoff * pool.reference.seconds("cpu")
     original_confidences = evaluate_model(original, data, include_val=False).forget_confidences
     rows = [evaluate_baseline(name, original, original_confidences, data, competition, pool, budget_s, args.bootstrap) for name in names]
     print_table(rows, pool, cutoff)

@@ -10,6 +10,7 @@ harness.data) to validate the architecture and batch format against the real lis
 from __future__ import annotations
 
 import json
+import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -100,7 +101,7 @@ class Competition:
     recipe: TrainingRecipe
     phases: tuple[Phase, ...]
     n_models: int = 32
-    time_cutoff: float = 0.10
+    time_cutoff: float = 0.10  # unlearning time allowed per run, as a fraction of one retrain
     batch_format: str = "tuple"
     batch_size: int = 64
     seed: int = 0  # base of every model-training seed (original and retrained)
@@ -296,10 +297,20 @@ def _check_architecture(top: _Table, architecture: str) -> None:
         raise top.fail("architecture", f"unknown architecture {architecture!r}; known: {', '.join(sorted(ARCHITECTURES))}")
 
 
+def time_cutoff_problem(value: Any) -> str | None:
+    """Why `value` cannot be a time cutoff, or None when it can: the one rule for competition
+    files and --time-cutoff alike. A cutoff is the allowed unlearning time as a fraction of one
+    retrain: positive and finite; above 1 is allowed (e.g. tests that must never run over time)."""
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+        return f"must be a positive, finite fraction of one retrain (e.g. 0.1; above 1 allows more than a retrain), got {value!r}"
+    return None
+
+
 def _time_cutoff(top: _Table) -> float:
     value = top.get("time_cutoff", float, 0.10)
-    if not 0.0 < value <= 1.0:
-        raise top.fail("time_cutoff", f"must be a fraction of one retrain in (0, 1], got {value!r}")
+    problem = time_cutoff_problem(value)
+    if problem:
+        raise top.fail("time_cutoff", problem)
     return value
 
 

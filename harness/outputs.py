@@ -1,7 +1,9 @@
 """outputs.parquet: every model's trusted evaluation, enough to re-score a run without torch.
 
 One row per model (unlearned or retrained): its kind, index, seed, status ("ok" or a failure
-kind), accuracies, seconds and the logit-scaled confidences on the forget set in manifest order.
+kind), accuracies, seconds (an unlearning run's charged time, in the run's time basis; a retrained
+model's training time), wall seconds, and the logit-scaled confidences on the forget set in
+manifest order.
 What describes the run as a whole (competition, phase, forget ids, times, sandbox) is one JSON
 document stored in the Parquet schema metadata, so the file travels alone.
 
@@ -26,6 +28,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.errors import DataError
+from harness.run_environment import TIME_BASES, TIME_BASIS_WALL
 from scoring import DELTA
 
 # --- the result folder -------------------------------------------------------------------------
@@ -53,10 +56,14 @@ SCHEMA = pa.schema(
         pa.field("test_acc", pa.float64()),
         pa.field("forget_acc", pa.float64()),
         pa.field("seconds", pa.float64()),
+        pa.field("wall_seconds", pa.float64()),
         pa.field("forget_confidences", pa.list_(pa.float64())),
     ]
 )
 ACCURACY_COLUMNS = ("retain_acc", "test_acc", "forget_acc")
+TIME_COLUMNS = ("seconds", "wall_seconds")
+# Columns added after the first files were written: files without them still read (as nulls).
+LATER_COLUMNS = frozenset({"wall_seconds"})
 
 
 class OutputsError(DataError):
@@ -76,7 +83,9 @@ class ModelRecord:
     """One model's trusted evaluation, as the pipeline produces it.
 
     A failed model has `status` set to its failure kind (e.g. "exception", "timeout",
-    "invalid_weights"), an optional `message`, and no accuracies or confidences.
+    "invalid_weights"), an optional `message`, and no accuracies or confidences. `seconds` is an
+    unlearning run's charged time (in the metadata's `time_basis`) or a retrained model's
+    training time; `wall_seconds` the wall-clock time of the same.
     """
 
     kind: str
@@ -89,15 +98,21 @@ class ModelRecord:
     seconds: float | None = None
     forget_confidences: Sequence[float] | np.ndarray | None = None
     message: str | None = None
+    wall_seconds: float | None = None
 
 
 @dataclass(frozen=True)
 class OutputsMetadata:
     """What describes the run as a whole. Times are seconds; `time_cutoff` is the allowed fraction.
 
+    Times are in `time_basis` ("cpu": the sandbox's CPU time against the reference retrain's;
+    "wall": wall-clock time), with the wall-clock times beside them (`*_wall_seconds_*`):
     `retrain_seconds_per_model` is the pool's reference time to train one model from scratch
-    on `retrain_device`; `unlearn_seconds_per_model` is the supervisor's measurement of one
-    unlearning run (None: take the mean of the unlearned rows' seconds). `failure` is a
+    on `retrain_device` (`retrain_cpu_seconds_per_model` its CPU time, None on a GPU);
+    `unlearn_seconds_per_model` is the supervisor's measurement of one unlearning run (None:
+    take the mean of the unlearned rows' seconds). `time_note` says why the basis is what it is
+    when that needs saying (e.g. wall time charged on a CPU without cgroup accounting). Outputs
+    written before the basis was recorded read as "wall", which they were. `failure` is a
     submission-level failure ({kind, message}) that left no usable unlearned models, e.g.
     an import error. `sandbox` is {"backend": name, "isolated": bool}.
     """
@@ -114,6 +129,11 @@ class OutputsMetadata:
     retrain_device: str | None = None
     unlearn_seconds_per_model: float | None = None
     unlearn_device: str | None = None
+    time_basis: str = TIME_BASIS_WALL
+    time_note: str | None = None
+    retrain_wall_seconds_per_model: float | None = None
+    retrain_cpu_seconds_per_model: float | None = None
+    unlearn_wall_seconds_per_model: float | None = None
     sandbox: dict[str, Any] = field(default_factory=dict)
     submission: dict[str, Any] = field(default_factory=dict)
     failure: dict[str, str] | None = None
@@ -175,7 +195,12 @@ class OutputsMetadata:
             raise OutputsError(f"{source}: time_cutoff must be a positive fraction, got {self.time_cutoff!r}")
         if not _is_number(self.delta) or not 0 < self.delta < 1:
             raise OutputsError(f"{source}: delta must lie in (0, 1), got {self.delta!r}")
-        for name in ("retrain_seconds_per_model", "unlearn_seconds_per_model"):
+        if self.time_basis not in TIME_BASES:
+            raise OutputsError(f"{source}: time_basis must be one of {', '.join(TIME_BASES)}, got {self.time_basis!r}")
+        for name in (
+            "retrain_seconds_per_model", "unlearn_seconds_per_model", "retrain_wall_seconds_per_model",
+            "retrain_cpu_seconds_per_model", "unlearn_wall_seconds_per_model",
+        ):
             value = getattr(self, name)
             if value is not None and (not _is_number(value) or value < 0):
                 raise OutputsError(f"{source}: {name} must be a non-negative number or null, got {value!r}")
@@ -203,6 +228,7 @@ class RunOutputs:
     test_acc: np.ndarray
     forget_acc: np.ndarray
     seconds: np.ndarray
+    wall_seconds: np.ndarray
     forget_confidences: np.ndarray
 
     @classmethod
@@ -231,6 +257,7 @@ class RunOutputs:
             test_acc=_floats(r.test_acc for r in records),
             forget_acc=_floats(r.forget_acc for r in records),
             seconds=_floats(r.seconds for r in records),
+            wall_seconds=_floats(r.wall_seconds for r in records),
             forget_confidences=confidences,
         )
         outputs.validate()
@@ -358,7 +385,7 @@ def write_outputs(path: str | os.PathLike, outputs: RunOutputs) -> Path:
             "seed": pa.array([None if s < 0 else int(s) for s in outputs.seed], pa.int64()),
             "status": pa.array(outputs.status.tolist(), pa.string()),
             "message": pa.array(outputs.message.tolist(), pa.string()),
-            **{name: _nullable_floats(getattr(outputs, name)) for name in (*ACCURACY_COLUMNS, "seconds")},
+            **{name: _nullable_floats(getattr(outputs, name)) for name in (*ACCURACY_COLUMNS, *TIME_COLUMNS)},
             "forget_confidences": confidences,
         },
         schema=SCHEMA,
@@ -389,7 +416,7 @@ def read_outputs(path: str | os.PathLike) -> RunOutputs:
     metadata = _read_metadata(table.schema, source)
     _check_columns(table.schema, source)
     confidences = _confidence_matrix(table, len(metadata.forget_ids), source)
-    columns = {name: table.column(name) for name in SCHEMA.names}
+    columns = {name: table.column(name) for name in SCHEMA.names if name in table.schema.names}
     outputs = RunOutputs(
         metadata=metadata,
         kind=np.array(columns["kind"].to_pylist(), dtype=object),
@@ -397,7 +424,9 @@ def read_outputs(path: str | os.PathLike) -> RunOutputs:
         seed=np.array([-1 if s is None else s for s in columns["seed"].to_pylist()], dtype=np.int64),
         status=np.array(columns["status"].to_pylist(), dtype=object),
         message=np.array(columns["message"].to_pylist(), dtype=object),
-        **{name: _floats(columns[name].to_pylist()) for name in (*ACCURACY_COLUMNS, "seconds")},
+        **{name: _floats(columns[name].to_pylist()) for name in ACCURACY_COLUMNS},
+        **{name: _floats(columns[name].to_pylist()) if name in columns else np.full(table.num_rows, np.nan)
+           for name in TIME_COLUMNS},
         forget_confidences=confidences,
     )
     outputs.validate(source)
@@ -432,6 +461,8 @@ def _read_metadata(schema: pa.Schema, source: str) -> OutputsMetadata:
 def _check_columns(schema: pa.Schema, source: str) -> None:
     for expected in SCHEMA:
         if expected.name not in schema.names:
+            if expected.name in LATER_COLUMNS:
+                continue
             raise OutputsError(f"{source}: column {expected.name!r} is missing")
         actual = schema.field(expected.name).type
         if actual != expected.type:

@@ -17,7 +17,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.competition import Competition
+from harness.charged_time import charge, per_run_budgets, run_seconds, wall_seconds
+from harness.competition import Competition, time_cutoff_problem
 from harness.errors import HarnessError
 from harness.outputs import LOGS_DIR, ModelRecord, OutputsMetadata, RunOutputs, atomic_write_text, phase_directory
 from harness.parallel import execution_backend, run_tasks, split_evenly, worker_devices
@@ -52,8 +53,16 @@ class RunSettings:
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     batch_models: int | None = None  # the pool's missing models trained this many at a time (harness.batched)
     bf16: bool | None = None  # stacks under bf16 autocast on CPU too (None: on CUDA only)
+    # The unlearning time allowed per run as a fraction of one retrain: the organizers'
+    # --time-cutoff, else (None) the competition's. After construction it is always the one in force.
+    time_cutoff: float | None = None
 
     def __post_init__(self) -> None:
+        if self.time_cutoff is None:
+            object.__setattr__(self, "time_cutoff", self.competition.time_cutoff)
+        problem = time_cutoff_problem(self.time_cutoff)
+        if problem:
+            raise HarnessError(f"--time-cutoff {problem}")
         if self.n_models < 2:
             raise HarnessError(f"--n-models must be at least 2 (the metric compares populations), got {self.n_models}")
         if self.jobs < 1:
@@ -102,30 +111,30 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         bf16=settings.bf16,
     )
     data = load_data(competition, phase=phase, data_dir=settings.data_dir, cache_dir=settings.cache_dir)
-    budget = competition.time_cutoff * pool.reference_retrain_seconds
-    outcomes = _run_unlearning(submission, settings, pool, data, work, budget)
+    budgets = per_run_budgets(settings.time_cutoff, pool.reference)
+    outcomes = _run_unlearning(submission, settings, pool, data, work, budgets)
     _collect_logs(outcomes, settings.out_dir / LOGS_DIR / phase)
-    unlearned = _evaluate_unlearned(outcomes, settings, data, work)
+    times = charge(outcomes, pool.reference)
+    unlearned = _evaluate_unlearned(outcomes, settings, data, work, times.time_basis)
     retrained = [_retrained_record(record) for record in pool.retrained]
     sandbox = _sandbox_summary(outcomes, settings.sandbox)
     metadata = OutputsMetadata(
         competition=competition.name,
         forget_ids=tuple(str(i) for i in pool.forget_ids),
         n_models=settings.n_models,
-        time_cutoff=competition.time_cutoff,
+        time_cutoff=settings.time_cutoff,
         phase=phase,
         phases=all_phases,
-        retrain_seconds_per_model=pool.reference_retrain_seconds,
-        retrain_device=pool.reference_device,
-        unlearn_seconds_per_model=_unlearn_seconds_per_model(outcomes),
+        retrain_device=pool.reference.device,
         unlearn_device=settings.device,
+        **asdict(times),
         sandbox=sandbox,
         submission={"path": str(submission), "name": submission.stem, "sha256": submission_sha256(submission)},
         failure=_submission_failure(outcomes),
-        environment=describe_environment(pool.reference_device),
+        environment=describe_environment(pool.reference.device),
         started_at=started_at,
         finished_at=_now(),
-        extra={"pool": str(pool.path), "per_run_budget_seconds": budget},
+        extra={"pool": str(pool.path), "reference_retrains": pool.reference.runs, **budgets},
     )
     outputs = RunOutputs.from_records(metadata, unlearned + retrained)
     scoring = settings.scoring if settings.scoring.n_jobs else replace(settings.scoring, n_jobs=settings.jobs)
@@ -134,7 +143,7 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
 
 
 # --- sandboxed unlearning ----------------------------------------------------------------------
-def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: Path, budget: float) -> list:
+def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: Path, budgets: dict[str, float | None]) -> list:
     """Run the submission once per seed in `jobs` sandboxes, each on a contiguous chunk of seeds."""
     from harness.sandbox import UnlearningJob
 
@@ -158,9 +167,9 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
                 seeds=[seed for _, seed in chunk],
                 first_index=chunk[0][0],
                 device=device,
-                per_run_budget_seconds=budget,
+                **budgets,
                 competition=competition.name,
-                torch_threads=pool.reference_threads,
+                torch_threads=pool.reference.threads,
             )
             tasks.append(
                 functools.partial(
@@ -188,13 +197,6 @@ def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, dock
     )
 
 
-def _unlearn_seconds_per_model(outcomes: list) -> float | None:
-    from harness.sandbox import mean_run_seconds
-
-    # Supervisor-measured wall time, never the submission's own report.
-    return mean_run_seconds(outcomes)
-
-
 def _submission_failure(outcomes: list) -> dict[str, str] | None:
     """The first real failure (runs after it in the same sandbox are "not_run"), as {kind, message}."""
     from harness.sandbox import NOT_RUN
@@ -219,8 +221,12 @@ def _sandbox_summary(outcomes: list, requested: str) -> dict[str, Any]:
 
 
 # --- trusted evaluation ------------------------------------------------------------------------
-def _evaluate_unlearned(outcomes: list, settings: RunSettings, data, work: Path) -> list[ModelRecord]:
-    """Evaluate every returned model on the trusted side; results are cached per model and weights hash."""
+def _evaluate_unlearned(outcomes: list, settings: RunSettings, data, work: Path, basis: str) -> list[ModelRecord]:
+    """Evaluate every returned model on the trusted side; results are cached per model and weights hash.
+
+    Each row's seconds are its run's on the evaluation's time `basis` (supervisor-measured, never
+    the submission's own report), its wall seconds beside them.
+    """
     cache = work / "evaluations"
     cache.mkdir(parents=True, exist_ok=True)
     tasks = [
@@ -229,13 +235,17 @@ def _evaluate_unlearned(outcomes: list, settings: RunSettings, data, work: Path)
     ]
     # Inline, in the trusted process: one forward pass per split and model is cheap next to
     # training, and cheaper than shipping the whole dataset to every worker.
-    return run_tasks(tasks, jobs=1, desc="evaluating unlearned models", unit="model")
+    records = run_tasks(tasks, jobs=1, desc="evaluating unlearned models", unit="model")
+    return [
+        replace(record, seconds=run_seconds(outcome, basis), wall_seconds=wall_seconds(outcome))
+        for record, outcome in zip(records, outcomes)
+    ]
 
 
 def _evaluate_one(outcome, competition: Competition, data, device: str, cache: Path) -> ModelRecord:
     if outcome.status != "ok":
         return ModelRecord(kind="unlearned", index=outcome.index, seed=outcome.seed, status=outcome.status,
-                           seconds=outcome.seconds, message=outcome.message)
+                           message=outcome.message)
     from harness.sandbox import InvalidModel, load_returned_state_dict, weights_sha256
 
     digest = weights_sha256(outcome.weights_path)
@@ -252,15 +262,16 @@ def _evaluate_one(outcome, competition: Competition, data, device: str, cache: P
         model.load_state_dict(load_returned_state_dict(outcome.weights_path, model))
     except InvalidModel as error:
         return ModelRecord(kind="unlearned", index=outcome.index, seed=outcome.seed, status="invalid_model",
-                           seconds=outcome.seconds, message=str(error))
+                           message=str(error))
     evaluation = evaluate_model(model, data, device=device)
-    record = _evaluated_record("unlearned", outcome.index, outcome.seed, outcome.seconds, evaluation)
+    record = _evaluated_record("unlearned", outcome.index, outcome.seed, None, evaluation)  # times: _evaluate_unlearned
     atomic_write_text(cached, json.dumps({"weights_sha256": digest, "record": asdict(record)}))
     return record
 
 
 def _retrained_record(record) -> ModelRecord:
-    return _evaluated_record("retrained", record.index, record.seed, record.seconds, record)
+    # A pool model's seconds are its training wall time (a record: the reference is timed apart).
+    return replace(_evaluated_record("retrained", record.index, record.seed, record.seconds, record), wall_seconds=record.seconds)
 
 
 def _evaluated_record(kind: str, index: int, seed: int, seconds: float | None, evaluated) -> ModelRecord:

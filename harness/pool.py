@@ -12,7 +12,7 @@ Layout of <cache>/pools/<competition>.<phase>.<key>/:
     records/original.parquet       its evaluation (forget confidences, accuracies, seconds, device)
     records/retrained-00007.parquet
     weights/retrained-00007.safetensors   only with keep_weights
-    timings/<hash>.json            retrain times re-measured on other device descriptions
+    timings/<hash>.json            the reference retrain timing of one device description
     locks/                         one lock file per model
 """
 
@@ -38,12 +38,18 @@ from harness.cache import atomic_write, atomic_write_text, cache_root, file_lock
 from harness.competition import Competition, load_competition
 from harness.errors import DataError, HarnessError
 from harness.models import architecture_signature
-from harness.progress import progress_disabled
+from harness.progress import progress, progress_disabled
+from harness.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
 
 POOL_FORMAT = 1
 ORIGINAL = "original"
 RETRAINED = "retrained"
-_SEED_STREAMS = {ORIGINAL: 0, RETRAINED: 1}
+REFERENCE = "reference"  # the dedicated timed retrains of the reference timing (never kept)
+_SEED_STREAMS = {ORIGINAL: 0, RETRAINED: 1, REFERENCE: 2}
+# The reference retrain time is the median of this many dedicated retrains, whatever N is.
+REFERENCE_RUNS = 3
+# Layout of timings/<hash>.json; a file of another format (or none) is measured again.
+TIMING_FORMAT = 2
 
 
 @dataclass(frozen=True)
@@ -58,11 +64,41 @@ class ModelRecord:
     test_acc: float
     forget_acc: float
     val_acc: float | None
-    seconds: float  # training time
+    seconds: float  # wall-clock training time (a record, not the time limit's reference: see ReferenceTiming)
     device: str  # describe_device() of the device it was trained on, with its torch thread count
     threads: int
     best_epoch: int | None
     weights_path: Path | None  # None unless the weights were kept
+
+
+@dataclass(frozen=True)
+class ReferenceTiming:
+    """The time to retrain one model from scratch on `device`: the yardstick of the time limit.
+
+    The median of `runs` dedicated retrains, timed one at a time after the usual warm-up, the
+    same whatever the pool's N, and cached with the pool per device description (the pool's own
+    models train in parallel, in stacks, under varying load: their seconds are not a yardstick).
+    `cpu_seconds` is the training process's CPU time (user + system, all threads), the basis on
+    CPU, where machine load barely changes it; None on CUDA, where CPU time means nothing and
+    `wall_seconds`, the wall-clock time, is the basis. `threads` is the torch thread count:
+    unlearning runs with as many, to compare like with like.
+    """
+
+    cpu_seconds: float | None
+    wall_seconds: float
+    runs: int
+    device: str  # describe_device(): the CPU model and thread count, or the GPU name
+    threads: int
+
+    def seconds(self, basis: str) -> float:
+        """The reference in `basis` ("cpu" or "wall"), the clock a run was charged on."""
+        if basis == TIME_BASIS_WALL:
+            return self.wall_seconds
+        if basis == TIME_BASIS_CPU and self.cpu_seconds is not None:
+            return self.cpu_seconds
+        if basis == TIME_BASIS_CPU:
+            raise HarnessError(f"the reference retrain on {self.device} has no CPU time (on a GPU, wall time is the basis)")
+        raise HarnessError(f"unknown time basis {basis!r}; expected {TIME_BASIS_CPU!r} or {TIME_BASIS_WALL!r}")
 
 
 @dataclass(frozen=True)
@@ -76,9 +112,7 @@ class Pool:
     original: ModelRecord
     retrained: list[ModelRecord]  # the first n_models, by index
     forget_ids: np.ndarray  # str, forget set in manifest order (the columns of the confidences)
-    reference_retrain_seconds: float  # time to retrain one model on reference_device
-    reference_device: str
-    reference_threads: int  # torch threads of the reference timing: run unlearning with the same
+    reference: ReferenceTiming  # the time limit's yardstick, measured on this device description
     built_now: int = 0  # models this call trained (0: a complete cache hit)
 
     @property
@@ -411,14 +445,14 @@ def ensure_pool(
     Models train in parallel through joblib (under whatever joblib backend is configured; loky
     processes by default), `jobs` at a time (default: one per GPU, else one per CPU core) with
     `threads` torch threads each (default cores // jobs).
-    The reference retrain time is keyed by the device description, which includes the CPU thread
-    count; run unlearning with `pool.reference_threads` threads to compare like with like. When the pool's
-    recorded retrain time comes from another device description, one model is retrained here and
-    timed, and that time is stored and used. `batch_models` > 1 trains the retrained models that
-    many at a time in one stacked network (harness.batched; statistically, not bitwise, the same
-    models); their records carry "stacked xK" in the device description, and retrained model 0 is
-    trained alone, like the original, so that its time is the reference. `bf16` is train_models':
-    None trains stacks under bf16 autocast on CUDA only (as train_model does), True on CPU too.
+    `pool.reference` is the reference retrain timing (ReferenceTiming): REFERENCE_RUNS dedicated
+    retrains timed here, one at a time, the first time this pool meets this device description
+    (which includes the CPU thread count), then read from the pool's cache, so every command and
+    every N uses the same one; run unlearning with `pool.reference.threads` threads to compare
+    like with like. `batch_models` > 1 trains the retrained models that many at a time in one
+    stacked network (harness.batched; statistically, not bitwise, the same models); their records
+    carry "stacked xK" in the device description. `bf16` is train_models': None trains stacks
+    under bf16 autocast on CUDA only (as train_model does), True on CPU too.
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
@@ -457,8 +491,7 @@ def ensure_pool(
 
     original = read_record(_record_path(path, ORIGINAL, 0))
     retrained = [read_record(task.record_path) for task in tasks[1:]]
-    description = describe_device(device_name, threads)
-    seconds = _reference_seconds(path, retrained, description, tasks[1])
+    reference = _reference_timing(path, describe_device(device_name, threads), tasks[1], progress)
     return Pool(
         path=path,
         competition=competition.name,
@@ -467,9 +500,7 @@ def ensure_pool(
         original=original,
         retrained=retrained,
         forget_ids=manifest.forget_ids,
-        reference_retrain_seconds=seconds,
-        reference_device=description,
-        reference_threads=threads,
+        reference=reference,
         built_now=built_now,
     )
 
@@ -533,31 +564,84 @@ def _write_identity(path: Path, competition: Competition, phase: str, manifest_c
     atomic_write_text(identity_file, json.dumps(identity, indent=2, sort_keys=True) + "\n")
 
 
-def _reference_seconds(path: Path, retrained: list[ModelRecord], description: str, probe: ModelTask) -> float:
-    """Median retrain time of the pool's models trained on `description`, else a stored or fresh measurement."""
-    same_device = [record.seconds for record in retrained if record.device == description]
-    if same_device:
-        return float(statistics.median(same_device))
-    timing_file = path / "timings" / (hashlib.sha256(description.encode()).hexdigest()[:16] + ".json")
-    if timing_file.is_file():
-        return float(json.loads(timing_file.read_text(encoding="utf-8"))["seconds"])
-    seconds = measure_retrain_seconds(probe)
-    timing = {
-        "device": description,
-        "threads": probe.threads,
-        "seconds": seconds,
-        "model_seed": probe.seed,
-        "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-    }
-    atomic_write_text(timing_file, json.dumps(timing, indent=2, sort_keys=True) + "\n")
-    return seconds
+def _reference_timing(path: Path, description: str, probe: ModelTask, show_progress: bool) -> ReferenceTiming:
+    """The pool's reference timing on `description`: the stored one, else measured now and stored.
+
+    Concurrent builders measure it once: the first takes the lock, the others then read its file.
+    """
+    digest = hashlib.sha256(description.encode()).hexdigest()[:16]
+    timing_file = path / "timings" / f"{digest}.json"
+    stored = read_reference_timing(timing_file, description)
+    if stored is not None:
+        return stored
+    with file_lock(path / "locks" / f"timing-{digest}.lock"):
+        stored = read_reference_timing(timing_file, description)
+        if stored is not None:
+            return stored
+        with progress_disabled(not show_progress):
+            runs = timed_retrains(probe, REFERENCE_RUNS)
+        timing = ReferenceTiming(
+            cpu_seconds=None if probe.device.startswith("cuda") else float(statistics.median(run["cpu_seconds"] for run in runs)),
+            wall_seconds=float(statistics.median(run["wall_seconds"] for run in runs)),
+            runs=len(runs),
+            device=description,
+            threads=probe.threads,
+        )
+        document = {
+            "format": TIMING_FORMAT,
+            "device": description,
+            "threads": timing.threads,
+            "cpu_seconds": timing.cpu_seconds,
+            "wall_seconds": timing.wall_seconds,
+            "runs": runs,
+            "measured_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "measured_by": f"unlearning-harness {__version__}",
+        }
+        atomic_write_text(timing_file, json.dumps(document, indent=2, sort_keys=True) + "\n")
+    return timing
 
 
-def measure_retrain_seconds(task: ModelTask) -> float:
-    """Train (and throw away) one retrained model on this device, as the pool would, and time it."""
+def read_reference_timing(timing_file: Path, description: str) -> ReferenceTiming | None:
+    """The timing stored in `timing_file` for `description`; None when absent, unreadable, of an
+    older format (a pool cached before the reference had runs of its own) or of another device."""
+    try:
+        document = json.loads(timing_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    if not isinstance(document, dict) or document.get("format") != TIMING_FORMAT or document.get("device") != description:
+        return None
+    try:
+        return ReferenceTiming(
+            cpu_seconds=None if document["cpu_seconds"] is None else float(document["cpu_seconds"]),
+            wall_seconds=float(document["wall_seconds"]),
+            runs=len(document["runs"]),
+            device=description,
+            threads=int(document["threads"]),
+        )
+    except (KeyError, TypeError, ValueError):
+        return None
+
+
+def timed_retrains(task: ModelTask, runs: int) -> list[dict[str, float | int]]:
+    """Retrain `runs` models (thrown away) on `task`'s device, one at a time, and time each one.
+
+    Each retrain is timed around the training call, after the warm-up, on two clocks: this
+    process's CPU time (time.process_time: user + system of all its threads) and wall time
+    (train_model synchronizes CUDA before it returns). Seeds come from their own stream, so the
+    runs are the same whatever the pool holds. Returns [{seed, cpu_seconds, wall_seconds}].
+    """
     from harness.training import train_model
 
+    if runs < 1:
+        raise HarnessError(f"the reference timing needs at least one retrain, got {runs}")
+    timed = []
     with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
         _warm_up_once(task, data)
-        return train_model(task.competition, data, train_on="retain", seed=task.seed, device=task.device, progress=False).seconds
+        for run in progress(range(runs), desc="timing the reference retrain", unit="retrain"):
+            seed = model_seed(task.competition, REFERENCE, run)
+            cpu_start, wall_start = time.process_time(), time.perf_counter()
+            train_model(task.competition, data, train_on="retain", seed=seed, device=task.device, progress=False)
+            wall = time.perf_counter() - wall_start
+            timed.append({"seed": seed, "cpu_seconds": time.process_time() - cpu_start, "wall_seconds": wall})
+    return timed

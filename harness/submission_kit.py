@@ -3,10 +3,11 @@
 Everything here runs inside the sandbox next to participant code, so it needs only torch and the
 harness's progress bars (never the trusted side of the harness). It covers what every submission needs:
 
-- the run's environment (`read_environment`): seed, time budget, number of classes, device;
+- the run's environment (`read_environment`): seed, time budget and its clock, number of classes, device;
 - batches in either competition format (`unpack_batch`), devices, class counts, predictions;
 - the time budget (`Deadline`): the supervisor rejects a submission whose runs are slower than
-  UNLEARN_TIME_BUDGET_S, so budget-aware methods plan their work inside a share of it;
+  UNLEARN_TIME_BUDGET_S on the clock UNLEARN_TIME_BASIS names (CPU or wall time), so
+  budget-aware methods plan their work inside a share of it, on that clock;
 - layers found generically (`first_layer`, `last_layer`, `conv_layers`) and re-initialisation;
 - learning-rate schedules as functions of training progress, and one readable training loop
   (`train`) that follows a schedule and stops at a deadline.
@@ -49,7 +50,17 @@ torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=0.0)
 # The run's environment
 # ---------------------------------------------------------------------------------------------
 
-from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_SEED, ENV_TIME_BUDGET  # noqa: F401 (re-exported)
+from harness.run_environment import (  # noqa: F401 (re-exported)
+    ENV_COMPETITION,
+    ENV_DEVICE,
+    ENV_NUM_CLASSES,
+    ENV_SEED,
+    ENV_TIME_BASIS,
+    ENV_TIME_BUDGET,
+    TIME_BASES,
+    TIME_BASIS_CPU,
+    TIME_BASIS_WALL,
+)
 
 
 @dataclass(frozen=True)
@@ -61,6 +72,7 @@ class RunEnvironment:
     num_classes: int | None = None
     device: str | None = None
     competition: str | None = None
+    time_basis: str = TIME_BASIS_WALL  # the clock time_budget_s is charged on: "cpu" or "wall"
 
 
 def read_environment(environ: Mapping[str, str] | None = None) -> RunEnvironment:
@@ -83,12 +95,16 @@ def read_environment(environ: Mapping[str, str] | None = None) -> RunEnvironment
             raise ValueError(f"{name} must be a positive finite number, got {raw!r}")
         return value
 
+    basis = text(ENV_TIME_BASIS) or TIME_BASIS_WALL
+    if basis not in TIME_BASES:
+        raise ValueError(f"{ENV_TIME_BASIS} must be one of {', '.join(TIME_BASES)}, got {basis!r}")
     return RunEnvironment(
         seed=number(ENV_SEED, int, positive=False),
         time_budget_s=number(ENV_TIME_BUDGET, float, positive=True),
         num_classes=number(ENV_NUM_CLASSES, int, positive=True),
         device=text(ENV_DEVICE),
         competition=text(ENV_COMPETITION),
+        time_basis=basis,
     )
 
 
@@ -239,8 +255,24 @@ def frozen_copy(net: nn.Module) -> nn.Module:
 DEFAULT_BUDGET_SHARE = 0.7
 
 
+def charged_clock(environment: RunEnvironment | None = None) -> Callable[[], float]:
+    """The clock a run is charged on, as a function returning seconds.
+
+    "cpu": this process's CPU time, user + system of all its threads (time.process_time), which is
+    what the sandbox's cgroup charges of it; it advances more slowly than wall time while the
+    process waits, and faster when several threads compute at once. The cgroup also charges child
+    processes (e.g. DataLoader workers), which this clock does not see. "wall": time.monotonic.
+    """
+    environment = read_environment() if environment is None else environment
+    return time.process_time if environment.time_basis == TIME_BASIS_CPU else time.monotonic
+
+
 class Deadline:
-    """A time limit for a phase of work, started on creation; `Deadline(None)` never expires."""
+    """A time limit for a phase of work, started on creation; `Deadline(None)` never expires.
+
+    `clock` measures the elapsed time (wall time by default; `from_environment` picks the clock
+    the run is charged on).
+    """
 
     def __init__(self, seconds: float | None, *, clock: Callable[[], float] = time.monotonic):
         if seconds is not None and not seconds >= 0:
@@ -255,14 +287,18 @@ class Deadline:
         *,
         share: float = DEFAULT_BUDGET_SHARE,
         environment: RunEnvironment | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        clock: Callable[[], float] | None = None,
     ) -> "Deadline":
-        """A deadline at `share` of UNLEARN_TIME_BUDGET_S from now; unlimited when the variable is absent."""
+        """A deadline at `share` of UNLEARN_TIME_BUDGET_S from now; unlimited when the variable is absent.
+
+        It runs on the clock the run is charged on (`charged_clock`: CPU time when
+        UNLEARN_TIME_BASIS is "cpu", else wall time) unless `clock` is given.
+        """
         if not 0 < share <= 1:
             raise ValueError(f"share must lie in (0, 1], got {share}")
         environment = read_environment() if environment is None else environment
         budget = environment.time_budget_s
-        return cls(None if budget is None else share * budget, clock=clock)
+        return cls(None if budget is None else share * budget, clock=clock or charged_clock(environment))
 
     @property
     def unlimited(self) -> bool:

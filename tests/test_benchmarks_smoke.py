@@ -15,6 +15,8 @@ from pathlib import Path
 
 import pytest
 
+from quick_competition import QUICK_COMPETITION
+
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 pytestmark = pytest.mark.slow
@@ -53,11 +55,26 @@ def test_scoring_speed_checks_against_the_reference(tmp_path: Path):
 def test_baselines_quick_prints_a_row_per_submission(tmp_path: Path):
     identity = tmp_path / "identity.py"
     identity.write_text("def unlearn(net, retain, forget, val):\n    return net\n")
+    # A 10% budget keeps the budget-aware finetune brief; no assertion depends on time.
     out = run_script(
-        "baselines_quick.py", "--baselines", f"finetune,{identity}", "--n-models", "2",
-        "--bootstrap", "3", "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
+        "baselines_quick.py", "--competition", str(QUICK_COMPETITION), "--baselines", f"finetune,{identity}",
+        "--n-models", "2", "--bootstrap", "3", "--time-cutoff", "0.1", "--cache-dir", str(tmp_path / "cache"), cwd=tmp_path,
     )
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.startswith(("finetune", str(identity)))}
     assert set(rows) == {"finetune", str(identity)}
     # Returning the original model unchanged moves nothing: shift and spread are 0.
     assert rows[str(identity)][7:9] == ["0.00", "0.00"]
+
+
+def test_recipe_population_prints_a_row_per_variant(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    out = run_script(
+        "recipe_population.py", "--competition", str(QUICK_COMPETITION), "--n-models", "2",
+        "--recipe", "1:0.05", "--recipe", "2:0.01", "--json", str(figures), cwd=tmp_path,
+    )
+    rows = [line for line in out.splitlines() if line.startswith(("1 | 0.05 |", "2 | 0.01 |"))]
+    assert len(rows) == 2, out
+    recorded = json.loads(figures.read_text())
+    assert set(recorded["variants"]) == {"1:0.05", "2:0.01"}
+    for variant in recorded["variants"].values():
+        assert 0 <= variant["retain_acc_min"] <= variant["retain_acc_mean"] <= 1 and variant["phi_std_mean"] > 0

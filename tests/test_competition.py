@@ -32,7 +32,8 @@ def test_digits_is_a_quick_default_with_public_and_private_forget_sets():
     assert digits.forget.kind == "random" and digits.forget.fraction == 0.1
     assert digits.phase_names == ["public", "private"]
     assert digits.phase("public").forget_seed != digits.phase("private").forget_seed
-    assert digits.recipe.epochs >= 5  # 10% of a retrain must leave room for a real unlearning run
+    # The 2023 budget in retain epochs: about 20% of a 30-epoch recipe then, 10% of 60 here.
+    assert digits.recipe.epochs * digits.time_cutoff == pytest.approx(6)
     assert digits.allow_unsandboxed is True
 
 
@@ -42,6 +43,7 @@ def test_class_competitions_forget_a_class_per_phase():
     assert digits_class.forget_class("public") == 3
     assert digits_class.forget_class("private") == 8
     assert load_competition("cifar10-class").forget_class("public") == 5
+    assert digits_class.recipe == load_competition("digits").recipe and digits_class.time_cutoff == 0.10
 
 
 def test_surf_follows_the_official_2023_recipe():
@@ -61,6 +63,11 @@ def test_cifar10_follows_the_starting_kit_split():
     assert (cifar.split.seed, cifar.split.val, cifar.split.test, cifar.split.train) == (42, 0.5, 0.5, None)
     assert cifar.forget.fraction == 0.1
     assert cifar.architecture == "resnet18"
+
+
+def test_a_cutoff_above_one_retrain_is_allowed(tmp_path):
+    path = _edited(tmp_path, "time_cutoff = 0.10", "time_cutoff = 2.5")
+    assert load_competition(path).time_cutoff == 2.5
 
 
 def test_load_by_path_and_passthrough(tmp_path):
@@ -90,22 +97,23 @@ def _edited(tmp_path: Path, old: str, new: str, base: str = "digits") -> Path:
     "old, new, message",
     [
         ('n_models = 32', 'n_models = 32\ncolour = "red"', r"unknown key\(s\) colour"),
-        ('epochs = 12', 'epochs = 12\nwarmup = 2', r"unknown key\(s\) recipe\.warmup"),
+        ('epochs = 60', 'epochs = 60\nwarmup = 2', r"unknown key\(s\) recipe\.warmup"),
         ('lr = 0.05\n', '', r"recipe\.lr: missing"),
         ('architecture = "small_cnn"', 'architecture = "vgg11"', r"architecture: unknown architecture 'vgg11'.*small_cnn"),
         ('dataset = "digits"', 'dataset = "mnist"', r"dataset: unknown dataset 'mnist'.*digits"),
-        ('epochs = 12', 'epochs = "12"', r"recipe\.epochs: must be int, got str"),
-        ('epochs = 12', 'epochs = true', r"recipe\.epochs: must be int, got bool"),
+        ('epochs = 60', 'epochs = "60"', r"recipe\.epochs: must be int, got str"),
+        ('epochs = 60', 'epochs = true', r"recipe\.epochs: must be int, got bool"),
         ('allow_unsandboxed = true', 'allow_unsandboxed = 1', r"allow_unsandboxed: must be bool, got int"),
         ('lr = 0.05', 'lr = -0.05', r"recipe\.lr: must be > 0"),
         ('fraction = 0.1', 'fraction = 1.5', r"forget\.fraction: must be a fraction"),
         ('test = 0.2', 'test = 0.3', r"must add up to 1"),
         ('optimizer = "sgd"', 'optimizer = "lion"', r"recipe\.optimizer: unknown value 'lion'"),
-        ('time_cutoff = 0.10', 'time_cutoff = 0', r"time_cutoff: must be a fraction"),
+        ('time_cutoff = 0.10', 'time_cutoff = 0', r"time_cutoff: must be a positive, finite fraction of one retrain"),
+        ('time_cutoff = 0.10', 'time_cutoff = inf', r"time_cutoff: must be a positive, finite fraction .*got inf"),
         ('in_channels = 1', 'in_channels = 3', r"dataset 'digits' has 10 classes and 1 input channels"),
         ('forget_seed = 1', 'forget_class = 2', r"phases\.public\.forget_class: only applies to forget\.kind = \"class\""),
         ('kind = "random"\nfraction = 0.1', 'kind = "groups"\nn_groups = 3', r"dataset 'digits' has no groups"),
-        ('schedule = "cosine"', 'schedule = "cosine"\nbest_val_from_epoch = 12', r"best_val_from_epoch: must be a 0-based epoch in \[0, 12\)"),
+        ('schedule = "cosine"', 'schedule = "cosine"\nbest_val_from_epoch = 60', r"best_val_from_epoch: must be a 0-based epoch in \[0, 60\)"),
         ('[split]                   # a seeded permutation of all 1,797 images\nseed = 0\n', '[split]\n', r"split\.seed: missing"),
     ],
 )

@@ -16,11 +16,12 @@ import pytest
 
 from harness.cli import main as cli
 from harness.errors import DataError
-from harness.leaderboard import build_leaderboard, load_phase_result, order_kept, to_markdown
+from harness.leaderboard import PhaseResult, build_leaderboard, load_phase_result, order_kept, to_markdown, write_leaderboard
+from harness.leaderboard.table import RANK_GROUP_ORDER_KEPT
 from harness.score_record import ScoringOptions
 from test_outputs import write_synthetic_result
 
-CSV_CONTRACT = {"rank", "submission", "status", "score", "score_low", "score_high", "forget_quality",
+CSV_CONTRACT = {"rank", "rank_group", "time_cutoff", "submission", "status", "score", "score_low", "score_high", "forget_quality",
                 "retain_acc_ratio", "test_acc_ratio", "time_fraction"}
 PHASES = ("public", "private")
 # Results only ranked, never bootstrapped, need no extensions.
@@ -161,3 +162,79 @@ def test_bootstrap_needs_the_stored_outputs(results, tmp_path: Path, capsys):
     (copy / "outputs.parquet").unlink()
     assert cli(["leaderboard", str(copy), "--bootstrap", "5", "--out", str(tmp_path)]) == 2
     assert "has no outputs.parquet; --bootstrap needs" in capsys.readouterr().err
+
+
+# --- rank groups -----------------------------------------------------------------------------------
+def _scored(name: str, score: float, samples: list[float], cutoff: float = 0.1) -> PhaseResult:
+    """A scored result whose stored bootstrap samples are chosen, on one shared pool (paired)."""
+    record = {
+        "status": "scored", "score": score, "score_low": min(samples), "score_high": max(samples),
+        "competition": "synthetic", "phase": "public", "phases": ["public"], "time_cutoff": cutoff,
+        "submission": {"name": name}, "retrained_fingerprint": "pool",
+        "bootstrap": {"resample": "examples", "n_resamples": len(samples), "seed": 0, "samples": samples},
+    }
+    return PhaseResult(Path(name), Path(name), record)
+
+
+def test_neighbours_whose_order_the_bootstrap_does_not_settle_share_a_rank_group(tmp_path: Path):
+    twenty = 20
+    board = build_leaderboard([
+        _scored("a", 1.0, [1.0] * twenty),
+        # a keeps its order vs b in 19 of 20 resamples (95%): apart.
+        _scored("b", 0.8, [0.8] * 19 + [1.2]),
+        # b vs c: 18 of 20 (90%): one group; c vs d: 2 wins and 18 ties counting half (55%): the same group.
+        _scored("c", 0.7, [0.9, 0.9] + [0.7] * 18),
+        _scored("d", 0.7, [0.7] * twenty),
+        # d vs e: 100%, e vs f: no samples to judge by and different scores: apart.
+        _scored("e", 0.5, [0.5] * twenty),
+        PhaseResult(Path("f"), Path("f"), {**_scored("f", 0.4, [0.4]).record, "bootstrap": None}),
+        PhaseResult(Path("slow"), Path("slow"), {**_scored("slow", 0.0, [0.0]).record, "status": "over_time", "score": None}),
+    ])
+    kept = [row.order_kept_vs_next for row in board.rows]
+    assert kept[:4] == [pytest.approx(0.95), pytest.approx(0.9), pytest.approx(0.55), 1.0]
+    assert [(row.submission, row.rank_group) for row in board.rows] == [
+        ("a", 1), ("b", 2), ("c", 2), ("d", 2), ("e", 3), ("f", 4), ("slow", None),
+    ]
+    markdown = to_markdown(board)
+    assert "| rank | group | submission |" in markdown
+    assert "| 2 | 2 | b | scored |" in markdown and "| 3 | 2 | c | scored |" in markdown and "| 7 |  | slow |" in markdown
+    assert "fewer than 95% of the resamples share a rank group" in markdown
+    csv_path, html_path = write_leaderboard(board, tmp_path)
+    assert [row["rank_group"] for row in _read_csv(csv_path)] == ["1", "2", "2", "2", "3", "4", ""]
+    assert "<th>group</th>" in html_path.read_text()
+
+
+def test_rank_groups_come_from_real_bootstrap_samples(results, tmp_path: Path):
+    board = build_leaderboard([load_phase_result(results[name]) for name in ("good", "leaky", "slow")])
+    good, leaky, slow = board.rows
+    assert good.order_kept_vs_next is not None
+    assert (leaky.rank_group == good.rank_group) == (good.order_kept_vs_next < RANK_GROUP_ORDER_KEPT)
+    assert good.rank_group == 1 and slow.rank_group is None
+
+
+# --- time cutoffs ----------------------------------------------------------------------------------
+def test_results_with_different_cutoffs_are_refused_naming_each_one(results, tmp_path: Path, capsys):
+    lenient = write_synthetic_result(tmp_path / "lenient", name="lenient", time_cutoff=0.5, seed=4, options=_NO_EXTRAS)
+    assert cli(["leaderboard", str(results["good"]), str(lenient), "--out", str(tmp_path / "board")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "different time cutoffs" in err and "--allow-mixed-cutoffs" in err
+    assert f"{results['good']}: cutoff 10%" in err and f"{lenient}: cutoff 50%" in err
+    assert not (tmp_path / "board").exists()
+
+
+def test_mixed_cutoffs_are_ranked_on_request_with_each_cutoff_shown(results, tmp_path: Path, capsys):
+    lenient = write_synthetic_result(tmp_path / "lenient", name="lenient", time_cutoff=0.5, unlearn_seconds=4.0, seed=4)
+    folders = [str(results["good"]), str(results["slow"]), str(lenient)]
+    assert cli(["leaderboard", *folders, "--allow-mixed-cutoffs", "--out", str(tmp_path / "board")]) == 0
+    markdown = capsys.readouterr().out
+    # "slow" took 40% of a retrain: over time at 10%, scored at 50%.
+    assert "| time used | cutoff | order kept vs next |" in markdown and "MIXED TIME CUTOFFS" in markdown
+    rows = {row["submission"]: row for row in _read_csv(tmp_path / "board" / "leaderboard.csv")}
+    assert (rows["slow"]["status"], rows["slow"]["time_cutoff"]) == ("over_time", "0.1")
+    assert (rows["lenient"]["status"], rows["lenient"]["time_cutoff"]) == ("scored", "0.5")
+    assert "| 40.0% | 50% |" in markdown
+
+
+def test_one_cutoff_needs_no_cutoff_column(results):
+    markdown = to_markdown(build_leaderboard([load_phase_result(results[name]) for name in ("good", "leaky")]))
+    assert "| cutoff |" not in markdown and "MIXED" not in markdown

@@ -50,14 +50,24 @@ def synthetic_outputs(
     failed_models: dict[int, str] | None = None,
     failure: dict[str, str] | None = None,
     sandbox: dict | None = None,
+    time_basis: str = "wall",
+    unlearn_wall_seconds: float | None = None,
+    retrain_wall_seconds: float | None = None,
+    time_note: str | None = None,
 ) -> RunOutputs:
     """A run whose retrained pool depends only on `pool_seed` and whose unlearned models are the
-    same distribution shifted by `leak` on the first `n_leaky` forget examples."""
+    same distribution shifted by `leak` on the first `n_leaky` forget examples.
+
+    Times: `unlearn_seconds` and `retrain_seconds` are on `time_basis`; the wall-clock figures
+    default to them (as they are on the wall clock)."""
+    unlearn_wall = unlearn_seconds if unlearn_wall_seconds is None else unlearn_wall_seconds
+    retrain_wall = retrain_seconds if retrain_wall_seconds is None else retrain_wall_seconds
     pool_rng, rng = np.random.default_rng(pool_seed), np.random.default_rng(seed)
     shift = np.where(np.arange(n_examples) < n_leaky, leak, 0.0)
     records = [
         ModelRecord("retrained", i, i, retain_acc=0.96 + 0.01 * pool_rng.random(), test_acc=0.90 + 0.01 * pool_rng.random(),
-                    forget_acc=0.90, seconds=retrain_seconds, forget_confidences=pool_rng.normal(size=n_examples))
+                    forget_acc=0.90, seconds=retrain_wall, wall_seconds=retrain_wall,
+                    forget_confidences=pool_rng.normal(size=n_examples))
         for i in range(n_models)
     ]
     failed_models = failed_models or {}
@@ -70,7 +80,7 @@ def synthetic_outputs(
             records.append(
                 ModelRecord("unlearned", i, 1000 + i, retain_acc=retain_acc - 0.01 * rng.random(),
                             test_acc=0.89 + 0.01 * rng.random(), forget_acc=0.93, seconds=unlearn_seconds,
-                            forget_confidences=rng.normal(size=n_examples) + shift)
+                            wall_seconds=unlearn_wall, forget_confidences=rng.normal(size=n_examples) + shift)
             )
     metadata = OutputsMetadata(
         competition=competition,
@@ -82,6 +92,11 @@ def synthetic_outputs(
         retrain_seconds_per_model=retrain_seconds,
         retrain_device="cpu",
         unlearn_seconds_per_model=None if failure else unlearn_seconds,
+        time_basis=time_basis,
+        time_note=time_note,
+        retrain_wall_seconds_per_model=retrain_wall,
+        retrain_cpu_seconds_per_model=retrain_seconds if time_basis == "cpu" else None,
+        unlearn_wall_seconds_per_model=None if failure else unlearn_wall,
         sandbox=sandbox or {"backend": "bwrap", "isolated": True},
         submission={"path": f"/submissions/{name}.py", "name": name, "sha256": "0" * 64},
         failure=failure,
@@ -119,7 +134,7 @@ def test_round_trip_keeps_every_value(tmp_path: Path):
     assert loaded.metadata == original.metadata
     for column in ("kind", "index", "seed", "status", "message"):
         assert loaded.__dict__[column].tolist() == original.__dict__[column].tolist(), column
-    for column in ("retain_acc", "test_acc", "forget_acc", "seconds", "forget_confidences"):
+    for column in ("retain_acc", "test_acc", "forget_acc", "seconds", "wall_seconds", "forget_confidences"):
         np.testing.assert_array_equal(loaded.__dict__[column], original.__dict__[column])
     # A failed model keeps its class and message but has no confidences.
     assert loaded.failures() == [
@@ -127,6 +142,22 @@ def test_round_trip_keeps_every_value(tmp_path: Path):
     ]
     assert loaded.confidences("unlearned").shape == (11, 30)
     assert loaded.confidences("retrained").shape == (12, 30)
+
+
+def as_written_before_the_time_basis(path: Path) -> Path:
+    """Rewrite outputs.parquet in the layout of harness versions before the two clocks: no
+    wall_seconds column, no time basis or wall figures in the metadata."""
+    added = ("time_basis", "time_note", "retrain_wall_seconds_per_model", "retrain_cpu_seconds_per_model",
+             "unlearn_wall_seconds_per_model")
+    return _rewrite(path, lambda t: _with_metadata(t.drop_columns(["wall_seconds"]), lambda d: [d.pop(key) for key in added]))
+
+
+def test_a_file_written_before_the_time_basis_was_recorded_still_reads(tmp_path: Path):
+    path = as_written_before_the_time_basis(write_outputs(tmp_path / "outputs.parquet", synthetic_outputs()))
+    assert "wall_seconds" not in pq.read_schema(path).names
+    loaded = read_outputs(path)
+    assert loaded.metadata.time_basis == "wall" and loaded.metadata.retrain_wall_seconds_per_model is None
+    assert np.isnan(loaded.wall_seconds).all() and loaded.seconds[loaded.kind == "unlearned"].tolist() == [0.5] * 12
 
 
 def test_reading_a_result_folder_finds_its_outputs(tmp_path: Path):
@@ -277,6 +308,10 @@ def test_a_parquet_file_from_elsewhere(tmp_path: Path):
         (lambda t: _with_metadata(t, lambda d: d.update(forget_ids=d["forget_ids"][:3])), "row 0 has 4 forget confidences but the metadata lists 3"),
         (lambda t: _with_metadata(t, lambda d: d.update(time_cutoff=-1)), "time_cutoff must be a positive fraction"),
         (lambda t: _with_metadata(t, lambda d: d.update(phase="final")), "phase 'final' is not in phases"),
+        (lambda t: _with_metadata(t, lambda d: d.update(time_basis="gpu")), "time_basis must be one of cpu, wall, got 'gpu'"),
+        (lambda t: _with_metadata(t, lambda d: d.update(retrain_cpu_seconds_per_model=-2)), "retrain_cpu_seconds_per_model must be"),
+        (lambda t: t.set_column(t.schema.get_field_index("wall_seconds"), "wall_seconds", pa.array(["a"] * 6)).replace_schema_metadata(t.schema.metadata),
+         "column 'wall_seconds' has type string"),
     ],
 )
 def test_malformed_files_get_specific_errors(written: Path, transform, message):

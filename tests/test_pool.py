@@ -16,22 +16,28 @@ import pytest
 import torch
 
 from harness.cli import main as cli_main
-from harness.competition import COMPETITIONS_DIR, load_competition
+from harness.competition import load_competition
 from harness.errors import ConfigError, HarnessError
-from harness.pool import ORIGINAL, RETRAINED, ensure_pool, model_seed, pool_path
+from harness.pool import (
+    ORIGINAL,
+    REFERENCE,
+    REFERENCE_RUNS,
+    RETRAINED,
+    TIMING_FORMAT,
+    ReferenceTiming,
+    ensure_pool,
+    model_seed,
+    pool_path,
+)
+from quick_competition import QUICK_COMPETITION
 
 torch.set_num_threads(1)
 
 
 @pytest.fixture(scope="module")
-def quick_competition(tmp_path_factory) -> Path:
-    """The digits competition with a 4-epoch recipe, so a pool model trains in well under a second."""
-    text = (COMPETITIONS_DIR / "digits.toml").read_text()
-    text = text.replace('name = "digits"', 'name = "digits-quick"').replace("epochs = 12 ", "epochs = 4 ")
-    path = tmp_path_factory.mktemp("competition") / "digits-quick.toml"
-    path.write_text(text)
-    assert load_competition(path).recipe.epochs == 4
-    return path
+def quick_competition() -> Path:
+    """digits with a 4-epoch recipe (tests/competitions), so a pool model trains in well under a second."""
+    return QUICK_COMPETITION
 
 
 def _pool(competition, cache, n_models, **kwargs):
@@ -58,8 +64,6 @@ def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_p
     for record in [pool.original, *pool.retrained]:
         assert 0.5 < record.retain_acc <= 1 and 0.5 < record.test_acc <= 1 and 0 <= record.forget_acc <= 1
         assert record.seconds > 0 and record.threads == 1 and "1 torch thread" in record.device
-    assert pool.reference_retrain_seconds == pytest.approx(float(np.median([r.seconds for r in pool.retrained])))
-    assert pool.reference_threads == 1 and pool.reference_device == pool.retrained[0].device
     assert json.loads((pool.path / "pool.json").read_text())["manifest_checksum"] == manifest.checksum
 
 
@@ -106,25 +110,89 @@ def test_the_pool_is_addressed_by_recipe_and_split(quick_competition, tmp_path):
     assert _pool(quick_competition, tmp_path, 1, phase="private").path != _pool(quick_competition, tmp_path, 1).path
 
 
+def _timing_files(pool) -> list[Path]:
+    return sorted((pool.path / "timings").glob("*.json"))
+
+
+def _no_more_timing(monkeypatch) -> None:
+    import harness.pool
+
+    def must_not_train(task, runs):
+        raise AssertionError("the stored reference timing should have been used")
+
+    monkeypatch.setattr(harness.pool, "timed_retrains", must_not_train)
+
+
+def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_competition, tmp_path):
+    pool = _pool(quick_competition, tmp_path, 2)
+    reference = pool.reference
+    assert isinstance(reference, ReferenceTiming)
+    assert reference.runs == REFERENCE_RUNS and reference.threads == 1 and reference.device == pool.retrained[0].device
+    assert reference.cpu_seconds > 0 and reference.wall_seconds > 0  # CPU: both clocks
+    assert reference.seconds("cpu") == reference.cpu_seconds and reference.seconds("wall") == reference.wall_seconds
+    [timing_file] = _timing_files(pool)
+    stored = json.loads(timing_file.read_text())
+    assert stored["format"] == TIMING_FORMAT and stored["device"] == reference.device
+    competition = load_competition(quick_competition)
+    # Dedicated retrains with seeds of their own: not the pool's models, whose number and load vary.
+    assert [run["seed"] for run in stored["runs"]] == [model_seed(competition, REFERENCE, k) for k in range(REFERENCE_RUNS)]
+    assert not {run["seed"] for run in stored["runs"]} & {r.seed for r in [pool.original, *pool.retrained]}
+    assert stored["cpu_seconds"] == float(np.median([run["cpu_seconds"] for run in stored["runs"]])) == reference.cpu_seconds
+    assert stored["wall_seconds"] == float(np.median([run["wall_seconds"] for run in stored["runs"]])) == reference.wall_seconds
+
+
+def test_every_n_and_every_command_gets_the_same_reference(quick_competition, tmp_path, monkeypatch):
+    first = _pool(quick_competition, tmp_path, 1)
+    _no_more_timing(monkeypatch)
+    # `check` (N = 2) and `run` (N = 3 here) on the same pool: one measurement, whatever N.
+    assert _pool(quick_competition, tmp_path, 2).reference == first.reference
+    assert _pool(quick_competition, tmp_path, 3).reference == first.reference
+    assert len(_timing_files(first)) == 1
+
+
 def test_another_device_description_re_measures_and_stores_the_time(quick_competition, tmp_path, monkeypatch):
     import harness.devices
-    import harness.pool
 
     built = _pool(quick_competition, tmp_path, 2)
     monkeypatch.setattr(harness.devices, "cpu_model", lambda: "Some Other CPU")
     moved = _pool(quick_competition, tmp_path, 2)
     assert moved.built_now == 0
-    assert moved.reference_device.startswith("cpu: Some Other CPU") and moved.reference_device != built.reference_device
-    timings = list((moved.path / "timings").glob("*.json"))
-    assert len(timings) == 1
-    stored = json.loads(timings[0].read_text())
-    assert stored["device"] == moved.reference_device and stored["seconds"] == moved.reference_retrain_seconds > 0
+    assert moved.reference.device.startswith("cpu: Some Other CPU") and moved.reference.device != built.reference.device
+    files = _timing_files(moved)
+    assert len(files) == 2
+    stored = [json.loads(path.read_text()) for path in files]
+    assert {document["device"] for document in stored} == {built.reference.device, moved.reference.device}
+    _no_more_timing(monkeypatch)
+    assert _pool(quick_competition, tmp_path, 2).reference == moved.reference
 
-    def must_not_train(task):
-        raise AssertionError("the stored timing should have been used")
 
-    monkeypatch.setattr(harness.pool, "measure_retrain_seconds", must_not_train)
-    assert _pool(quick_competition, tmp_path, 2).reference_retrain_seconds == stored["seconds"]
+def test_a_pool_cached_with_the_old_timing_format_loads_and_is_re_measured(quick_competition, tmp_path):
+    pool = _pool(quick_competition, tmp_path, 2)
+    [timing_file] = _timing_files(pool)
+    # Before the reference had its own runs: one model's seconds, no format, no CPU time.
+    old = {"device": pool.reference.device, "threads": 1, "seconds": 123.0, "model_seed": 1, "measured_at": "2026-11-23T10:00:00+0000"}
+    timing_file.write_text(json.dumps(old))
+    again = _pool(quick_competition, tmp_path, 2)
+    assert again.built_now == 0 and again.reference.runs == REFERENCE_RUNS and again.reference.wall_seconds != 123.0
+    assert json.loads(timing_file.read_text())["format"] == TIMING_FORMAT
+    timing_file.write_text("{not json")  # a torn or foreign file is measured again too
+    assert _pool(quick_competition, tmp_path, 2).reference.runs == REFERENCE_RUNS
+
+
+def test_a_reference_without_cpu_time_is_charged_on_the_wall_clock():
+    on_gpu = ReferenceTiming(cpu_seconds=None, wall_seconds=2.0, runs=3, device="cuda: NVIDIA H200", threads=1)
+    assert on_gpu.seconds("wall") == 2.0
+    with pytest.raises(HarnessError, match="has no CPU time"):
+        on_gpu.seconds("cpu")
+    with pytest.raises(HarnessError, match="unknown time basis 'gpu'"):
+        on_gpu.seconds("gpu")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_on_cuda_the_reference_has_wall_time_only(quick_competition, tmp_path):
+    pool = _pool(quick_competition, tmp_path, 1, device="cuda")
+    assert pool.reference.cpu_seconds is None and pool.reference.wall_seconds > 0
+    assert pool.reference.device.startswith("cuda: ")
 
 
 def test_bad_arguments_are_usage_errors(quick_competition, tmp_path):
@@ -192,7 +260,8 @@ def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_com
     out = capsys.readouterr().out
     assert f"pool: {tmp_path / 'pools'}" in out
     assert "the original + 2 retrained (3 built now" in out
-    assert "reference retrain time:" in out and "1 torch thread" in out
+    assert "reference retrain time:" in out and "CPU time" in out and "1 torch thread" in out
+    assert f"(median of {REFERENCE_RUNS} timed retrains)" in out
     assert cli_main(argv) == 0
     assert "(0 built now" in capsys.readouterr().out
 

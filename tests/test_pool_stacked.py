@@ -8,37 +8,38 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.pool import ensure_pool, read_record
+from harness.pool import REFERENCE_RUNS, ensure_pool, read_record
+from quick_competition import QUICK_COMPETITION, QUICK_NAME
 
-FINETUNE = str(Path(__file__).resolve().parents[1] / "baselines" / "finetune.py")
+SUBMISSION = str(  # bounded work (5 epochs), whatever the budget
+    Path(__file__).resolve().parents[1] / "baselines" / "finetune_starting_kit.py")
 
 
 def test_a_stacked_build_records_every_model_and_keeps_a_one_at_a_time_reference(tmp_path):
     torch.set_num_threads(1)
-    pool = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
+    pool = ensure_pool(QUICK_COMPETITION, 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
     assert [record.index for record in pool.retrained] == [0, 1, 2]
     stacked = [record for record in pool.retrained if record.device.endswith("stacked x2")]
     assert [record.index for record in stacked] == [1, 2]
     assert all(record.test_acc > 0.9 for record in pool.retrained)
-    # Stacked seconds are a shared-out stack time: the time limit's reference is model 0's, trained alone.
-    assert "stacked" not in pool.reference_device
-    assert pool.reference_device == pool.retrained[0].device
-    assert pool.reference_retrain_seconds == pool.retrained[0].seconds > 0
+    # Stacked seconds are a shared-out stack time: the time limit's reference is timed one retrain at a time.
+    assert "stacked" not in pool.reference.device and pool.reference.runs == REFERENCE_RUNS
+    assert pool.reference.device == pool.retrained[0].device
 
-    again = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
+    again = ensure_pool(QUICK_COMPETITION, 3, cache_dir=tmp_path, jobs=1, batch_models=2, progress=False)
     assert again.built_now == 0
     assert [r.forget_confidences.tolist() for r in again.retrained] == [r.forget_confidences.tolist() for r in pool.retrained]
 
 
 def test_bf16_stacks_on_cpu_say_so_in_their_records(tmp_path):
     torch.set_num_threads(1)
-    pool = ensure_pool("digits", 3, cache_dir=tmp_path, jobs=1, batch_models=2, bf16=True, progress=False)
+    pool = ensure_pool(QUICK_COMPETITION, 3, cache_dir=tmp_path, jobs=1, batch_models=2, bf16=True, progress=False)
     assert [record.device.endswith("stacked x2, bf16") for record in pool.retrained] == [False, True, True]
     assert all(record.test_acc > 0.9 for record in pool.retrained)
-    assert "bf16" not in pool.reference_device
+    assert "bf16" not in pool.reference.device
 
 
-@pytest.mark.parametrize("command", [["pool"], ["run", FINETUNE, "--sandbox", "none"]])
+@pytest.mark.parametrize("command", [["pool"], ["run", SUBMISSION, "--sandbox", "none"]])
 def test_bf16_without_stacking_is_refused(tmp_path, capsys, command):
     assert cli([*command, "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16"]) == 2
     assert "--bf16 applies to stacked training: give --batch-models K" in capsys.readouterr().err
@@ -47,9 +48,10 @@ def test_bf16_without_stacking_is_refused(tmp_path, capsys, command):
 
 def test_run_builds_its_pool_stacked_when_asked(tmp_path):
     out, cache = tmp_path / "out", tmp_path / "cache"
-    arguments = ["run", FINETUNE, "--n-models", "3", "--phase", "public", "--sandbox", "none", "--jobs", "1",
-                 "--batch-models", "2", "--cache-dir", str(cache), "--out", str(out), "--no-report", "--quiet"]
+    arguments = ["run", SUBMISSION, "--competition", str(QUICK_COMPETITION), "--n-models", "3", "--phase", "public",
+                 "--sandbox", "none", "--jobs", "1", "--batch-models", "2", "--cache-dir", str(cache), "--out", str(out),
+                 "--no-report", "--quiet"]
     assert cli(arguments) == 0
-    records = sorted(cache.glob("pools/digits.public.*/records/retrained-*.parquet"))
+    records = sorted(cache.glob(f"pools/{QUICK_NAME}.public.*/records/retrained-*.parquet"))
     assert [read_record(path).device.endswith("stacked x2") for path in records] == [False, True, True]
     assert (out / "score.json").is_file()

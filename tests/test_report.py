@@ -72,6 +72,23 @@ def test_an_over_time_report_says_so_and_shows_the_time_against_the_limit():
     assert html.escape(record["failure"]["message"]) in page
 
 
+def test_the_time_section_shows_the_charged_clock_and_the_wall_clock():
+    page, record = _report(time_basis="cpu", unlearn_seconds=0.5, unlearn_wall_seconds=2.5, retrain_wall_seconds=12.0)
+    assert record["status"] == "scored"
+    time_section = page.split("<h2>Time</h2>", 1)[1].split("<h2>", 1)[0]
+    assert "<td>CPU time (charged)</td><td class=num>0.5</td><td class=num>10</td><td class=num>5.0%</td>" in time_section
+    assert "<td>wall time (for information)</td><td class=num>2.5</td><td class=num>12</td><td class=num>20.8%</td>" in time_section
+    assert len(_decoded_images(time_section)) == 1  # one figure, a panel per clock
+
+
+def test_a_wall_time_fallback_is_explained_in_the_report():
+    note = "no cgroup CPU accounting for this sandbox: wall time charged"
+    page, _ = _report(time_note=note)
+    time_section = page.split("<h2>Time</h2>", 1)[1].split("<h2>", 1)[0]
+    assert f"<p class=warning>{note}</p>" in time_section and "<td>wall time (charged)</td>" in time_section
+    assert "wall time (for information)" not in time_section
+
+
 def test_an_unisolated_sandbox_is_flagged():
     page, _ = _report(sandbox={"backend": "none", "isolated": False})
     assert "<code>none</code> sandbox backend, which does not isolate it" in page

@@ -25,7 +25,7 @@ from harness.score_record import (
     score_outputs,
     write_score_json,
 )
-from test_outputs import FAST_SCORING, synthetic_outputs
+from test_outputs import FAST_SCORING, as_written_before_the_time_basis, synthetic_outputs
 
 REPO = Path(__file__).resolve().parents[1]
 # The fields DESIGN.md ("Outputs of a run") promises in every score.json.
@@ -90,6 +90,49 @@ def test_over_time_reports_both_times_and_no_score():
     assert record["failure"]["kind"] == "over_time" and "20.0%" in record["failure"]["message"]
     # Forgetting is still measured, for the submission's author.
     assert record["forget_quality"] is not None
+
+
+# --- the verdict on two clocks ---------------------------------------------------------------------
+_NO_EXTRAS = ScoringOptions(bootstrap=0, calibration_splits=0)
+
+
+def test_cpu_time_is_judged_against_the_reference_cpu_time_with_wall_time_beside_it():
+    # A loaded machine: 2.5 s of wall time per run (25% of a 10 s wall retrain) but 0.5 CPU s
+    # (5% of a 10 CPU s retrain). Charged in CPU time, the run is within the 10% cutoff.
+    outputs = synthetic_outputs(time_basis="cpu", unlearn_seconds=0.5, retrain_seconds=10.0,
+                                unlearn_wall_seconds=2.5, retrain_wall_seconds=10.0)
+    record = score_outputs(outputs, _NO_EXTRAS).record
+    assert record["status"] == "scored" and record["time_basis"] == "cpu" and record["time_note"] is None
+    assert record["time_fraction"] == pytest.approx(0.05)
+    assert record["unlearn_wall_seconds_per_model"] == 2.5 and record["retrain_wall_seconds_per_model"] == 10.0
+
+
+def test_cpu_time_over_the_cutoff_is_over_time_whatever_the_wall_clock_says():
+    outputs = synthetic_outputs(time_basis="cpu", unlearn_seconds=1.5, retrain_seconds=10.0,
+                                unlearn_wall_seconds=0.2, retrain_wall_seconds=10.0)
+    record = score_outputs(outputs, _NO_EXTRAS).record
+    assert record["status"] == "over_time" and record["time_fraction"] == pytest.approx(0.15)
+    assert "1.5 s of CPU time per model, 15.0% of a 10 s retrain; the limit is 10%" in record["failure"]["message"]
+
+
+def test_a_wall_time_fallback_carries_its_note_into_score_json():
+    note = "no cgroup CPU accounting for this sandbox: wall time charged"
+    record = score_outputs(synthetic_outputs(time_note=note), _NO_EXTRAS).record
+    assert record["time_basis"] == "wall" and record["time_note"] == note
+    assert record["unlearn_wall_seconds_per_model"] == record["unlearn_seconds_per_model"] == 0.5
+
+
+def test_a_cutoff_above_one_retrain_is_judged_as_given():
+    record = score_outputs(synthetic_outputs(unlearn_seconds=15.0, time_cutoff=2.0), _NO_EXTRAS).record
+    assert record["status"] == "scored" and record["time_cutoff"] == 2.0 and record["time_fraction"] == 1.5
+
+
+def test_outputs_from_before_the_time_basis_score_on_the_wall_clock(tmp_path: Path, capsys):
+    path = as_written_before_the_time_basis(write_outputs(tmp_path / "outputs.parquet", synthetic_outputs()))
+    assert cli(["score", str(path), "--json"]) == 0
+    record = json.loads(capsys.readouterr().out)
+    assert record["status"] == "scored" and record["time_basis"] == "wall" and record["time_fraction"] == pytest.approx(0.05)
+    assert record["unlearn_wall_seconds_per_model"] == 0.5 and record["retrain_wall_seconds_per_model"] == 10.0
 
 
 def test_a_submission_level_failure_is_recorded_with_its_class():
@@ -178,7 +221,15 @@ def test_score_prints_a_readable_summary(stored: Path, capsys):
     assert cli(["score", str(stored)]) == 0
     out = capsys.readouterr().out
     assert "status              scored" in out
-    assert "score               0." in out and "retain accuracy" in out and "of a 10 s retrain (limit 10.0%)" in out
+    assert "score               0." in out and "retain accuracy" in out and "of a 10 s retrain (limit 10.0%), wall time" in out
+
+
+def test_the_summary_names_the_clock_and_shows_wall_time_beside_cpu_time(tmp_path: Path, capsys):
+    outputs = synthetic_outputs(time_basis="cpu", unlearn_seconds=0.5, unlearn_wall_seconds=0.8, retrain_wall_seconds=12.0)
+    assert cli(["score", str(write_outputs(tmp_path / "outputs.parquet", outputs))]) == 0
+    out = capsys.readouterr().out
+    assert "0.5 s per model = 5.0% of a 10 s retrain (limit 10.0%), CPU time" in out
+    assert "wall time           0.8 s per model, a retrain 12 s" in out
 
 
 def test_score_json_flags_and_files(stored: Path, tmp_path: Path, capsys):
@@ -260,6 +311,7 @@ class NoTorch:
             raise ImportError("torch is blocked in this test")
 sys.meta_path.insert(0, NoTorch())
 from harness.cli import main
+assert main(["score", {str(stored)!r}]) == 0  # the text summary too
 code = main(["score", {str(stored)!r}, "--json", "--bootstrap", "5", "--calibration", "2",
              "--report", {str(tmp_path / "r.html")!r}])
 assert "torch" not in sys.modules
@@ -267,5 +319,6 @@ sys.exit(code)
 """
     completed = subprocess.run([sys.executable, "-c", program], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert completed.returncode == 0, completed.stderr
-    assert json.loads(completed.stdout)["status"] == "scored"
+    summary, record = completed.stdout.split("\n{", 1)
+    assert "status              scored" in summary and json.loads("{" + record)["status"] == "scored"
     assert (tmp_path / "r.html").stat().st_size > 10_000

@@ -45,13 +45,16 @@ def test_read_environment_parses_every_variable():
             "UNLEARN_NUM_CLASSES": "10",
             "UNLEARN_DEVICE": "cpu",
             "UNLEARN_COMPETITION": "digits",
+            "UNLEARN_TIME_BASIS": "cpu",
         }
     )
-    assert environment == kit.RunEnvironment(seed=1000003, time_budget_s=2.5, num_classes=10, device="cpu", competition="digits")
+    assert environment == kit.RunEnvironment(seed=1000003, time_budget_s=2.5, num_classes=10, device="cpu", competition="digits",
+                                             time_basis="cpu")
 
 
 def test_read_environment_treats_absent_and_blank_variables_as_none():
     assert kit.read_environment({"UNLEARN_TIME_BUDGET_S": "  "}) == kit.RunEnvironment()
+    assert kit.RunEnvironment().time_basis == "wall"  # no UNLEARN_TIME_BASIS: charged on the wall clock
 
 
 @pytest.mark.parametrize(
@@ -62,6 +65,7 @@ def test_read_environment_treats_absent_and_blank_variables_as_none():
         ("UNLEARN_TIME_BUDGET_S", "inf", "positive finite"),
         ("UNLEARN_NUM_CLASSES", "0", "UNLEARN_NUM_CLASSES must be a positive"),
         ("UNLEARN_SEED", "1.5", "UNLEARN_SEED must be an integer"),
+        ("UNLEARN_TIME_BASIS", "gpu", "UNLEARN_TIME_BASIS must be one of cpu, wall, got 'gpu'"),
     ],
 )
 def test_read_environment_names_the_bad_variable(name, value, message):
@@ -174,6 +178,21 @@ def test_deadline_from_environment_uses_a_share_of_the_budget():
     assert kit.Deadline.from_environment(environment=kit.RunEnvironment()).unlimited
     with pytest.raises(ValueError, match="share"):
         kit.Deadline.from_environment(share=1.5, environment=kit.RunEnvironment())
+
+
+def test_deadline_from_environment_runs_on_the_charged_clock():
+    import time
+
+    assert kit.charged_clock(kit.RunEnvironment(time_basis="cpu")) is time.process_time
+    assert kit.charged_clock(kit.RunEnvironment(time_basis="wall")) is time.monotonic
+    on_cpu = kit.Deadline.from_environment(environment=kit.RunEnvironment(time_budget_s=10.0, time_basis="cpu"))
+    on_wall = kit.Deadline.from_environment(environment=kit.RunEnvironment(time_budget_s=10.0, time_basis="wall"))
+    time.sleep(0.3)
+    # Waiting costs no CPU time (whatever else the machine runs); the wall clock always moves on.
+    assert on_cpu.elapsed() < 0.15 <= 0.3 <= on_wall.elapsed()
+    assert on_cpu.split(0.5).elapsed() < 0.15  # a phase of it stays on the same clock
+    fixed = kit.Deadline.from_environment(environment=kit.RunEnvironment(time_budget_s=10.0, time_basis="cpu"), clock=FakeClock(tick=1.0))
+    assert fixed.elapsed() == 1.0  # an explicit clock wins
 
 
 def test_timed_rounds_starts_a_round_only_when_it_fits():

@@ -19,6 +19,15 @@ def add_competition_arguments(parser: argparse.ArgumentParser, *, n_models_help:
     parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="retrain pool cache (default $XDG_CACHE_HOME/unlearning-harness)")
 
 
+def add_time_cutoff_argument(parser: argparse.ArgumentParser) -> None:
+    """The organizers' time cutoff, over the competition's (RunSettings validates it)."""
+    parser.add_argument(
+        "--time-cutoff", type=float, metavar="FRACTION",
+        help="unlearning time allowed per run, as a fraction of one retrain (default: the competition's, "
+        "usually 0.1); above 1 allows more than a retrain",
+    )
+
+
 def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--sandbox", choices=SANDBOXES, default="auto",
                         help="isolation for the submission: docker if an engine answers, else bwrap (default auto)")
@@ -95,6 +104,7 @@ def run_settings(args: argparse.Namespace, competition, out_dir: Path, *, n_mode
         docker_runtime=args.docker_runtime,
         docker_image=args.docker_image,
         progress=not args.quiet,
+        time_cutoff=args.time_cutoff,
     )
     values["batch_models"], values["bf16"] = stacking(args)
     values.update(overrides)

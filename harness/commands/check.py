@@ -11,7 +11,13 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
+from harness.commands._evaluation_args import (
+    add_competition_arguments,
+    add_execution_arguments,
+    add_time_cutoff_argument,
+    apply_verbosity,
+    run_settings,
+)
 
 CHECK_MODELS = 2
 
@@ -20,6 +26,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submission", type=Path, metavar="SUBMISSION", help="a .py file or a folder with submission.py")
     add_competition_arguments(parser, n_models_help=f"models of each kind (default {CHECK_MODELS})")
     parser.add_argument("--out", type=Path, metavar="DIR", help="keep the check's files here (default: a temporary folder)")
+    add_time_cutoff_argument(parser)
     add_execution_arguments(parser)
 
 
@@ -48,7 +55,10 @@ def check_verdict(record: dict) -> tuple[str, str]:
     if record["status"] == "failed":
         failure = record["failure"] or {"kind": "failed", "message": "no reason recorded"}
         return "FAIL", f"{failure['kind']}: {failure['message']}"
-    used = f"{100 * record['time_fraction']:.1f}% of a retrain (limit {100 * record['time_cutoff']:.0f}%)"
+    from harness.score_record import CLOCK_NAMES
+
+    clock = CLOCK_NAMES.get(record.get("time_basis"), "wall time")
+    used = f"{100 * record['time_fraction']:.1f}% of a retrain in {clock} (limit {100 * record['time_cutoff']:g}%)"
     if record["status"] == "over_time":
         return "FAIL", f"too slow: unlearning took {used}"
     return "PASS", (

@@ -1,4 +1,9 @@
-"""`unlearn-harness leaderboard`: rank result folders; Markdown on stdout, CSV and HTML on disk."""
+"""`unlearn-harness leaderboard`: rank result folders; Markdown on stdout, CSV and HTML on disk.
+
+Results judged against different time cutoffs (`run --time-cutoff`) are refused with an error
+naming each folder's cutoff; --allow-mixed-cutoffs ranks them anyway, with a cutoff column and a
+warning in the note under the table.
+"""
 
 from __future__ import annotations
 
@@ -22,6 +27,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap resamples (shared by all results)")
     parser.add_argument("--jobs", type=int, default=1, metavar="N", help="threads for the per-example epsilons (default 1)")
+    parser.add_argument(
+        "--allow-mixed-cutoffs", action="store_true",
+        help="rank results judged against different time cutoffs (refused by default), with a cutoff column",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -33,7 +42,8 @@ def main(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise HarnessError(f"--jobs must be at least 1, got {args.jobs}")
     results = [load_phase_result(directory, args.phase) for directory in args.results]
-    board = build_leaderboard(results, bootstrap=args.bootstrap, resample=args.resample, seed=args.seed, n_jobs=args.jobs)
+    board = build_leaderboard(results, bootstrap=args.bootstrap, resample=args.resample, seed=args.seed, n_jobs=args.jobs,
+                              allow_mixed_cutoffs=args.allow_mixed_cutoffs)
     csv_path, html_path = write_leaderboard(board, args.out)
     sys.stdout.write(to_markdown(board))
     print(f"\nwrote {csv_path} and {html_path}", file=sys.stderr)

@@ -12,7 +12,13 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
+from harness.commands._evaluation_args import (
+    add_competition_arguments,
+    add_execution_arguments,
+    add_time_cutoff_argument,
+    apply_verbosity,
+    run_settings,
+)
 
 BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
 
@@ -23,6 +29,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all); the leaderboard ranks the first one given")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this baseline (repeatable), e.g. finetune")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per result (default 100)")
+    add_time_cutoff_argument(parser)
     add_execution_arguments(parser)
 
 

@@ -10,7 +10,13 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_competition_arguments, add_execution_arguments, apply_verbosity, run_settings
+from harness.commands._evaluation_args import (
+    add_competition_arguments,
+    add_execution_arguments,
+    add_time_cutoff_argument,
+    apply_verbosity,
+    run_settings,
+)
 
 EXIT_SCORED, EXIT_NOT_SCORED = 0, 1
 
@@ -22,6 +28,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples for the score interval (default 100)")
     parser.add_argument("--no-report", action="store_true", help="skip report.html")
+    add_time_cutoff_argument(parser)
     add_execution_arguments(parser)
 
 
@@ -45,6 +52,8 @@ def main(args: argparse.Namespace) -> int:
 
 def summary_table(results) -> str:
     """A short plain-text table of each phase's verdict, then where the report is."""
+    from harness.score_record import CLOCK_NAMES
+
     rows = [("phase", "status", "score", "forget quality", "retain acc (U/R)", "test acc (U/R)", "forget acc (U/R)", "time used")]
     for phase in results:
         r = phase.result.record
@@ -56,7 +65,8 @@ def summary_table(results) -> str:
             f"{_percent(r['retain_acc_unlearned'])} / {_percent(r['retain_acc_retrained'])}",
             f"{_percent(r['test_acc_unlearned'])} / {_percent(r['test_acc_retrained'])}",
             f"{_percent(r['forget_acc_unlearned'])} / {_percent(r['forget_acc_retrained'])}",
-            f"{_percent(r['time_fraction'])} of a retrain (limit {_percent(r['time_cutoff'], 0)})",
+            f"{_percent(r['time_fraction'])} of a retrain in {CLOCK_NAMES.get(r.get('time_basis'), 'wall time')} "
+            f"(limit {100 * r['time_cutoff']:g}%)",
         ))
     widths = [max(len(str(row[i])) for row in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(str(cell).ljust(width) for cell, width in zip(row, widths)).rstrip() for row in rows]
@@ -65,6 +75,8 @@ def summary_table(results) -> str:
         failure = phase.result.record.get("failure")
         if failure:
             lines.append(f"{phase.phase}: {failure['kind']}: {failure['message']}")
+        if phase.result.record.get("time_note"):
+            lines.append(f"{phase.phase}: {phase.result.record['time_note']}")
     lines.append(f"report: {results[0].directory / 'report.html'}")
     lines.append(f"results: {results[0].directory}")
     return "\n".join(lines)

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from harness.errors import HarnessError
+from harness.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
 
 DEFAULT_CALIBRATION_SPLITS = 5
 
@@ -121,8 +122,15 @@ def summarize(record: dict[str, Any]) -> str:
     lines.append(
         f"  time                {_seconds(record.get('unlearn_seconds_per_model'))} s per model = "
         f"{_percent(record.get('time_fraction'))} of a {_seconds(record.get('retrain_seconds_per_model'))} s retrain "
-        f"(limit {_percent(record.get('time_cutoff'))})"
+        f"(limit {_percent(record.get('time_cutoff'))}), {_clock(record)}"
     )
+    if record.get("time_basis") == TIME_BASIS_CPU:
+        lines.append(
+            f"  wall time           {_seconds(record.get('unlearn_wall_seconds_per_model'))} s per model, "
+            f"a retrain {_seconds(record.get('retrain_wall_seconds_per_model'))} s"
+        )
+    if record.get("time_note"):
+        lines.append(f"  time note           {record['time_note']}")
     calibration = record.get("calibration")
     if calibration:
         lines.append(
@@ -160,6 +168,14 @@ def _number(value: float | int | None) -> str:
 
 def _seconds(value: float | None) -> str:
     return "-" if value is None else f"{value:.3g}"
+
+
+def _clock(record: dict[str, Any]) -> str:
+    from harness.score_record import CLOCK_NAMES
+
+    # score.json files written before the basis was recorded were charged on the wall clock.
+    basis = record.get("time_basis") or TIME_BASIS_WALL
+    return CLOCK_NAMES.get(basis, f"{basis} time")
 
 
 def _percent(value: float | None) -> str:

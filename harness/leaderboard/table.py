@@ -1,4 +1,11 @@
-"""Ranking results into a leaderboard, with how stable each neighbour's order is under resampling."""
+"""Ranking results into a leaderboard, with how stable each neighbour's order is under resampling.
+
+Neighbours whose order the bootstrap does not settle share a rank group: a result starts a new
+group only when the one above it keeps its order in at least RANK_GROUP_ORDER_KEPT of the
+resamples. Groups chain through neighbours (A ~ B and B ~ C put A, B and C in one group even if
+A is clearly above C): within a group the order is chance. Results judged with different time
+cutoffs are refused unless the caller allows them, and then every row shows its cutoff.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +18,17 @@ from harness.errors import DataError
 from harness.leaderboard.results import PhaseResult
 from harness.outputs import RunOutputs, read_outputs
 from harness.progress import progress
+from harness.run_environment import TIME_BASIS_WALL
 from harness.score_record import ScoringOptions, score_outputs
 
 # Unscored results follow the scored ones in this order.
 STATUS_ORDER = {"scored": 0, "over_time": 1, "failed": 2}
+# A result is ranked apart from the one above it when their order is kept in at least this share
+# of the bootstrap resamples; below it they share a rank group.
+RANK_GROUP_ORDER_KEPT = 0.95
 CSV_COLUMNS = (
     "rank",
+    "rank_group",
     "submission",
     "status",
     "score",
@@ -26,6 +38,8 @@ CSV_COLUMNS = (
     "retain_acc_ratio",
     "test_acc_ratio",
     "time_fraction",
+    "time_cutoff",
+    "time_basis",
     "n_models",
     "order_kept_vs_next",
     "paired_with_next",
@@ -37,7 +51,8 @@ CSV_COLUMNS = (
 @dataclass
 class LeaderboardRow:
     """One result on the leaderboard. `order_kept_vs_next` is the fraction of bootstrap
-    resamples in which this result still scores above the next scored one."""
+    resamples in which this result still scores above the next scored one; `rank_group`
+    numbers the groups of scored results whose order is not settled (None when not scored)."""
 
     rank: int
     submission: str
@@ -49,12 +64,15 @@ class LeaderboardRow:
     retain_acc_ratio: float | None
     test_acc_ratio: float | None
     time_fraction: float | None
+    time_cutoff: float | None
+    time_basis: str | None
     n_models: int | None
     failure: str | None
     result_dir: str
     phase_dir: str = ""
     order_kept_vs_next: float | None = None
     paired_with_next: bool | None = None
+    rank_group: int | None = None
     samples: np.ndarray | None = field(default=None, repr=False)
     fingerprint: str | None = field(default=None, repr=False)
     bootstrap_key: tuple | None = field(default=None, repr=False)
@@ -70,6 +88,11 @@ class Leaderboard:
     rows: list[LeaderboardRow]
     bootstrap: str  # how the intervals were obtained, for people reading the table
 
+    @property
+    def mixed_cutoffs(self) -> bool:
+        """Whether the results were judged against different time cutoffs (allowed only on request)."""
+        return len({row.time_cutoff for row in self.rows}) > 1
+
 
 def build_leaderboard(
     results: Sequence[PhaseResult],
@@ -79,16 +102,20 @@ def build_leaderboard(
     seed: int = 0,
     confidence: float = 0.95,
     n_jobs: int | None = None,
+    allow_mixed_cutoffs: bool = False,
 ) -> Leaderboard:
     """Rank `results` (all of one competition and phase): scored by score, then over_time, then failed.
 
     With `bootstrap` > 0 every scored result is re-scored from its outputs.parquet with that many
     resamples (the same seed for all, so results on the same retrained pool share resamples);
-    otherwise the intervals and samples stored in score.json are used.
+    otherwise the intervals and samples stored in score.json are used. Results with different
+    time cutoffs raise a DataError naming each folder's cutoff, unless `allow_mixed_cutoffs`.
     """
     if not results:
         raise DataError("no results to rank")
     competition, phase = _common_setting(results)
+    if not allow_mixed_cutoffs:
+        _check_common_cutoff(results)
     rows = [_row(result) for result in results]
     if bootstrap:
         options = ScoringOptions(bootstrap=bootstrap, resample=resample, seed=seed, confidence=confidence,
@@ -100,6 +127,7 @@ def build_leaderboard(
     rows.sort(key=lambda row: (STATUS_ORDER[row.status], -(row.score or 0.0), row.submission))
     _assign_ranks(rows)
     _order_stability(rows)
+    _assign_rank_groups(rows)
     return Leaderboard(competition, phase, rows, how)
 
 
@@ -129,6 +157,20 @@ def _common_setting(results: Sequence[PhaseResult]) -> tuple[str, str]:
     return settings.pop()
 
 
+def _check_common_cutoff(results: Sequence[PhaseResult]) -> None:
+    cutoffs = {r.record.get("time_cutoff") for r in results}
+    if len(cutoffs) > 1:
+        listed = "; ".join(f"{r.result_dir}: {_cutoff_text(r.record.get('time_cutoff'))}" for r in results)
+        raise DataError(
+            f"the results were judged against different time cutoffs ({listed}); re-run them with one "
+            "--time-cutoff, or pass --allow-mixed-cutoffs to rank them with each one's cutoff shown"
+        )
+
+
+def _cutoff_text(cutoff: float | None) -> str:
+    return "no cutoff recorded" if cutoff is None else f"cutoff {100 * cutoff:g}%"
+
+
 def _row(result: PhaseResult) -> LeaderboardRow:
     record = result.record
     failure = record.get("failure")
@@ -145,6 +187,9 @@ def _row(result: PhaseResult) -> LeaderboardRow:
         retain_acc_ratio=_ratio(record, "retain"),
         test_acc_ratio=_ratio(record, "test"),
         time_fraction=record.get("time_fraction"),
+        time_cutoff=record.get("time_cutoff"),
+        # score.json files written before the basis was recorded were charged on the wall clock.
+        time_basis=record.get("time_basis", TIME_BASIS_WALL),
         n_models=record.get("n_models"),
         failure=_failure_text(failure, record["status"]),
         result_dir=str(result.result_dir),
@@ -233,3 +278,18 @@ def _order_stability(rows: list[LeaderboardRow]) -> None:
         )
         upper.order_kept_vs_next = order_kept(upper.samples, lower.samples, paired=paired)
         upper.paired_with_next = paired
+
+
+def _assign_rank_groups(rows: list[LeaderboardRow]) -> None:
+    """Number the groups of scored results (1, 2, 2, 3, ...); a pair without resamples to judge
+    by is kept apart unless their scores are equal."""
+    scored = [row for row in rows if row.status == "scored"]
+    group = 0
+    for position, row in enumerate(scored):
+        above = scored[position - 1] if position else None
+        unsettled = above is not None and (
+            above.score == row.score
+            or (above.order_kept_vs_next is not None and above.order_kept_vs_next < RANK_GROUP_ORDER_KEPT)
+        )
+        group += 0 if unsettled else 1
+        row.rank_group = group

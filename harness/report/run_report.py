@@ -11,7 +11,8 @@ import numpy as np
 from harness.outputs import PHASES_DIR, REPORT_FILE, RunOutputs, atomic_write_text
 from harness.report import figures
 from harness.report.page import STATUS_COLOURS, Raw, escape, figure_block, fmt, html_page, percent, table
-from harness.score_record import ScoreResult
+from harness.run_environment import TIME_BASIS_WALL
+from harness.score_record import CLOCK_NAMES, ScoreResult
 
 STATUS_TEXT = {"scored": "scored", "over_time": "over time", "failed": "failed"}
 
@@ -86,7 +87,7 @@ def _banner(record: dict[str, Any]) -> str:
         ("forgetting quality F", fmt(record.get("forget_quality"))),
         ("retain acc. ratio", fmt(record.get("retain_acc_ratio"))),
         ("test acc. ratio", fmt(record.get("test_acc_ratio"))),
-        ("time used / limit", f'{percent(record.get("time_fraction"))} / {percent(record.get("time_cutoff"), 0)}'),
+        ("time used / limit", f'{percent(record.get("time_fraction"))} / {_cutoff(record.get("time_cutoff"))}'),
         ("models (N)", fmt(record.get("n_models"))),
     ]
     metric_html = "".join(
@@ -99,6 +100,10 @@ def _banner(record: dict[str, Any]) -> str:
         f'<span class=score id=score>{escape("no score" if score is None else f"{score:.4f}")}</span></div>'
         f"{interval}{metric_html}</section>"
     )
+
+
+def _cutoff(cutoff: float | None) -> str:
+    return "\u2014" if cutoff is None else f"{100 * cutoff:g}%"
 
 
 def _notices(record: dict[str, Any]) -> str:
@@ -212,11 +217,29 @@ def _time_section(record: dict[str, Any]) -> str:
     retrain = record.get("retrain_seconds_per_model")
     if not retrain:
         return ""
-    return "<h2>Time</h2>" + figure_block(
-        figures.time_budget(record.get("unlearn_seconds_per_model"), retrain, record["time_cutoff"]),
-        "unlearning time against the limit",
-        f"Seconds per model, measured by the supervisor. A submission slower than "
-        f"{percent(record['time_cutoff'], 0)} of one retrain gets no score.",
+    basis = record.get("time_basis") or TIME_BASIS_WALL
+    clocks = [(f"{CLOCK_NAMES.get(basis, basis)} (charged)", record.get("unlearn_seconds_per_model"), retrain)]
+    wall_retrain = record.get("retrain_wall_seconds_per_model")
+    if basis != TIME_BASIS_WALL and wall_retrain:
+        clocks.append(("wall time (for information)", record.get("unlearn_wall_seconds_per_model"), wall_retrain))
+    note = record.get("time_note")
+    rows = [
+        (clock, fmt(unlearn), fmt(reference), percent(None if unlearn is None else unlearn / reference))
+        for clock, unlearn, reference in clocks
+    ]
+    return (
+        "<h2>Time</h2>"
+        + (f"<p class=warning>{escape(note)}</p>" if note else "")
+        + figure_block(
+            figures.time_budget(clocks, record["time_cutoff"]),
+            "unlearning time against the limit",
+            f"Seconds per model, measured by the supervisor, on the clock the runs were charged on "
+            f"({escape(CLOCK_NAMES.get(basis, basis))}){' and on the wall clock' if len(clocks) > 1 else ''}. "
+            f"A submission slower than {_cutoff(record['time_cutoff'])} of one retrain on the charged clock "
+            "gets no score.",
+        )
+        + table(["clock", "unlearning (s per run)", "retrain (s per model)", "share of a retrain"], rows,
+                numeric=[False, True, True, True])
     )
 
 
@@ -254,8 +277,11 @@ def _details_section(record: dict[str, Any]) -> str:
         ("submission sha256", record.get("submission_sha256")),
         ("forget examples", record.get("n_forget_examples")),
         ("delta", record.get("delta")),
+        ("time basis", record.get("time_basis") or TIME_BASIS_WALL),
         ("unlearning seconds per model", fmt(record.get("unlearn_seconds_per_model"))),
         ("retrain seconds per model", fmt(record.get("retrain_seconds_per_model"))),
+        ("unlearning wall seconds per model", fmt(record.get("unlearn_wall_seconds_per_model"))),
+        ("retrain wall seconds per model", fmt(record.get("retrain_wall_seconds_per_model"))),
         ("sandbox", ", ".join(f"{k}={v}" for k, v in sandbox.items()) or None),
         ("environment", ", ".join(f"{k}={v}" for k, v in environment.items() if v is not None)),
         ("started / finished", f"{fmt(record.get('started_at'))} / {fmt(record.get('finished_at'))}"),
