@@ -61,3 +61,11 @@ def test_baselines_quick_prints_a_row_per_submission(tmp_path: Path):
     assert set(rows) == {"finetune", str(identity)}
     # Returning the original model unchanged moves nothing: shift and spread are 0.
     assert rows[str(identity)][7:9] == ["0.00", "0.00"]
+
+
+def test_resnet18_step_ends_with_the_retrain_estimate(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    out = run_script("resnet18_step.py", "--sizes", "8", "--steps", "1", "--epochs", "1", "--json", str(figures), cwd=tmp_path)
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"retrain estimate at 8x8: 8 steps, \d+\.\d s CPU", last), last
+    assert set(json.loads(figures.read_text())["sizes"]["8"]) == {"forward_backward_ms", "adam_ms", "sgd_ms"}
