@@ -14,9 +14,13 @@ import math
 import tomllib
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import TYPE_CHECKING, Any, Mapping
 
 from harness.errors import ConfigError
+from harness.packages import DEFAULT_PACKAGES
+
+if TYPE_CHECKING:
+    from harness.datasets.registry import DatasetInfo
 
 COMPETITIONS_DIR = Path(__file__).parent / "competitions"
 
@@ -106,6 +110,8 @@ class Competition:
     batch_size: int = 64
     seed: int = 0  # base of every model-training seed (original and retrained)
     allow_unsandboxed: bool = False
+    # The distributions submission code may import (harness.packages); the sandbox refuses others.
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
     source: Path | None = field(default=None, compare=False)
 
     @property
@@ -245,7 +251,6 @@ class _Table:
 
 
 def _parse(raw: Mapping[str, Any], path: Path) -> Competition:
-    from harness.data import BATCH_FORMATS
     from harness.datasets.registry import DATASETS
 
     top = _Table(raw, "", path)
@@ -278,16 +283,53 @@ def _parse(raw: Mapping[str, Any], path: Path) -> Competition:
         phases=_parse_phases(top.table("phases", None), path, forget, num_classes),
         n_models=top.positive("n_models", int, 32),
         time_cutoff=_time_cutoff(top),
-        batch_format=top.get("batch_format", str, "tuple", choices=BATCH_FORMATS),
+        batch_format=_batch_format(top, info),
         batch_size=top.positive("batch_size", int, 64),
         seed=top.get("seed", int, 0),
         allow_unsandboxed=top.get("allow_unsandboxed", bool, False),
+        packages=_packages(top),
         source=path,
     )
     top.finish()
     if forget.kind == "groups" and not info.has_groups:
         raise top.fail("forget.kind", f"dataset {dataset!r} has no groups; use kind = \"random\" or \"class\"")
     return competition
+
+
+def _batch_format(top: _Table, info: "DatasetInfo") -> str:
+    from harness.batch_formats import BATCH_FORMATS, KAGGLE_DICT, RENAMED, TUPLE
+    from harness.datasets.registry import DATASETS
+
+    value = top.get("batch_format", str, TUPLE)
+    if value in RENAMED:
+        raise top.fail("batch_format", f"{value!r} is now called {RENAMED[value]!r}; write batch_format = \"{RENAMED[value]}\"")
+    if value not in BATCH_FORMATS:
+        raise top.fail("batch_format", f"unknown value {value!r}; choose one of: {', '.join(BATCH_FORMATS)}")
+    if value == KAGGLE_DICT and not info.has_kaggle_fields:
+        serving = ", ".join(name for name, other in DATASETS.items() if other.has_kaggle_fields)
+        raise top.fail("batch_format", f"dataset {info.name!r} records no ages and person ids for {KAGGLE_DICT!r} batches; datasets that do: {serving}")
+    return value
+
+
+def _packages(top: _Table) -> tuple[str, ...]:
+    from harness.packages import IMPORT_NAMES, REQUIRED_PACKAGES, canonical_name
+
+    value = top.get("packages", list, list(DEFAULT_PACKAGES))
+    packages = []
+    for item in value:
+        if not isinstance(item, str):
+            raise top.fail("packages", f"must be a list of distribution names (strings), got {item!r}")
+        try:
+            name = canonical_name(item)
+        except KeyError:
+            raise top.fail("packages", f"unknown package {item!r}; the sandbox environment has: {', '.join(IMPORT_NAMES)}") from None
+        if name in packages:
+            raise top.fail("packages", f"{item!r} is listed twice")
+        packages.append(name)
+    missing = [name for name in REQUIRED_PACKAGES if name not in packages]
+    if missing:
+        raise top.fail("packages", f"must include {', '.join(missing)} (the network a submission receives is a torch module)")
+    return tuple(packages)
 
 
 def _check_architecture(top: _Table, architecture: str) -> None:

@@ -7,30 +7,56 @@ Every loader in the harness builds on these: datasets (harness.datasets) produce
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Mapping, Sequence
 
 import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
-BATCH_FORMATS = ("tuple", "surf_dict")
+from harness import batch_formats
+from harness.batch_formats import BATCH_FORMATS  # noqa: F401 (re-exported)
 
 
 @dataclass(frozen=True)
 class Split:
-    """One split, in manifest order. `images` are model-ready float32 NCHW tensors."""
+    """One split, in manifest order. `images` are model-ready float32 NCHW tensors.
+
+    `ages` and `person_ids` (int64, one per example) are recorded by datasets that serve the 2023
+    dict batches (surf, digits_kaggle); None elsewhere.
+    """
 
     images: torch.Tensor
     labels: torch.Tensor
     ids: np.ndarray  # manifest example ids (str), same order as images
+    ages: torch.Tensor | None = None
+    person_ids: torch.Tensor | None = None
 
     def __post_init__(self) -> None:
-        if self.images.shape[0] != self.labels.shape[0] or self.labels.shape[0] != len(self.ids):
-            raise ValueError(
-                f"split sizes disagree: {self.images.shape[0]} images, {self.labels.shape[0]} labels, {len(self.ids)} ids"
-            )
+        sizes = {"images": self.images.shape[0], "labels": self.labels.shape[0], "ids": len(self.ids)}
+        sizes.update({name: column.shape[0] for name, column in self._optional_columns().items()})
+        if len(set(sizes.values())) > 1:
+            raise ValueError("split sizes disagree: " + ", ".join(f"{size} {name}" for name, size in sizes.items()))
 
     def __len__(self) -> int:
         return int(self.labels.shape[0])
+
+    def _optional_columns(self) -> dict[str, torch.Tensor]:
+        return {name: getattr(self, name) for name in ("ages", "person_ids") if getattr(self, name) is not None}
+
+    def tensors(self) -> dict[str, torch.Tensor]:
+        """Every tensor column by name (images, labels, and ages/person_ids where recorded), for storage."""
+        return {"images": self.images, "labels": self.labels, **self._optional_columns()}
+
+    @classmethod
+    def from_tensors(cls, tensors: Mapping[str, torch.Tensor], ids: Sequence[str] | np.ndarray) -> "Split":
+        """The inverse of `tensors()`: a split from its stored columns and its example ids."""
+        return cls(
+            images=tensors["images"],
+            labels=tensors["labels"],
+            ids=np.asarray(ids, dtype=str),
+            ages=tensors.get("ages"),
+            person_ids=tensors.get("person_ids"),
+        )
 
 
 @dataclass(frozen=True)
@@ -58,11 +84,18 @@ class _SplitDataset(Dataset):
         return len(self.split)
 
     def __getitem__(self, index: int):
-        image, label = self.split.images[index], self.split.labels[index]
-        if self.batch_format == "surf_dict":
-            # The 2023 Kaggle notebooks read batches as dicts with these keys.
-            return {"image": image, "age_group": label}
-        return image, label
+        split = self.split
+        image, label = split.images[index], split.labels[index]
+        if self.batch_format != batch_formats.KAGGLE_DICT:
+            return image, label
+        # The 2023 data loader's example dict; `age` and `person_id` where the dataset records them
+        # (every competition that serves this format does: the competition reader checks).
+        example = {batch_formats.IMAGE_KEY: image, batch_formats.IMAGE_ID_KEY: str(split.ids[index]), batch_formats.LABEL_KEY: label}
+        if split.ages is not None:
+            example[batch_formats.AGE_KEY] = split.ages[index]
+        if split.person_ids is not None:
+            example[batch_formats.PERSON_ID_KEY] = split.person_ids[index]
+        return example
 
 
 def make_loader(

@@ -112,13 +112,13 @@ def read_environment(environ: Mapping[str, str] | None = None) -> RunEnvironment
 # Batches, devices, data
 # ---------------------------------------------------------------------------------------------
 
-# The `surf` competition hands out the 2023 Kaggle notebooks' dict batches.
-DICT_IMAGE_KEY = "image"
-DICT_LABEL_KEY = "age_group"
+# Competitions with batch_format = "kaggle_dict" (digits-kaggle, surf) hand out the 2023 Kaggle
+# notebooks' dict batches: image, image_id, age_group (the label), age, person_id.
+from harness.batch_formats import IMAGE_KEY as DICT_IMAGE_KEY, LABEL_KEY as DICT_LABEL_KEY  # noqa: E402
 
 
 def unpack_batch(batch, device: torch.device | str | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-    """(images, labels) from an `(images, labels)` tuple or an `{"image", "age_group"}` dict batch."""
+    """(images, labels) from an `(images, labels)` tuple or a 2023 dict batch (its "image" and "age_group")."""
     if isinstance(batch, Mapping):
         missing = [key for key in (DICT_IMAGE_KEY, DICT_LABEL_KEY) if key not in batch]
         if missing:

@@ -22,8 +22,9 @@ def unlearn(net, retain, forget, val):
     retain:  DataLoader over the training examples to keep (shuffled, seeded per run).
     forget:  DataLoader over the training examples to forget.
     val:     DataLoader over held-out validation examples (never the test set).
-    Batches are (images, labels) tuples, or {"image", "age_group"} dicts in competitions that use
-    the 2023 Kaggle format (harness.submission_kit.unpack_batch reads both).
+    Batches are (images, labels) tuples, or the 2023 Kaggle dicts {"image", "image_id", "age_group",
+    "age", "person_id"} in competitions that use that format (harness.submission_kit.unpack_batch
+    reads both).
     """
     device = os.environ.get("UNLEARN_DEVICE", "cpu")
     # Seconds this run may take (time cutoff x the reference retraining time); absent if unknown.

@@ -125,7 +125,7 @@ def test_baseline_files_document_their_source_and_hyperparameters(path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("batch_format", ["tuple", "surf_dict"])
+@pytest.mark.parametrize("batch_format", ["tuple", "kaggle_dict"])
 @pytest.mark.parametrize("path", [p for p in BASELINE_FILES if p.stem not in CLASS_ONLY | {RETRAIN}], ids=lambda path: path.stem)
 def test_baseline_returns_a_valid_changed_model_on_digits(path, batch_format, digits, monkeypatch):
     net = run_baseline(load_submission(path), digits, monkeypatch, batch_format=batch_format)
@@ -147,7 +147,7 @@ def test_winner5_both_approaches_return_valid_models(probability, digits, monkey
 @pytest.mark.slow
 @pytest.mark.parametrize("name", sorted(CLASS_ONLY))
 def test_class_baseline_returns_a_valid_model_under_a_small_budget(name, digits_class, monkeypatch):
-    net = run_baseline(load_submission(BASELINES_DIR / f"{name}.py"), digits_class, monkeypatch, batch_format="surf_dict")
+    net = run_baseline(load_submission(BASELINES_DIR / f"{name}.py"), digits_class, monkeypatch, batch_format="kaggle_dict")
     assert_valid_model(net, digits_class.original)
 
 

@@ -78,3 +78,11 @@ def test_recipe_population_prints_a_row_per_variant(tmp_path: Path):
     assert set(recorded["variants"]) == {"1:0.05", "2:0.01"}
     for variant in recorded["variants"].values():
         assert 0 <= variant["retain_acc_min"] <= variant["retain_acc_mean"] <= 1 and variant["phi_std_mean"] > 0
+
+
+def test_resnet18_step_ends_with_the_retrain_estimate(tmp_path: Path):
+    figures = tmp_path / "figures.json"
+    out = run_script("resnet18_step.py", "--sizes", "8", "--steps", "1", "--epochs", "1", "--json", str(figures), cwd=tmp_path)
+    last = out.strip().splitlines()[-1]
+    assert re.fullmatch(r"retrain estimate at 8x8: 8 steps, \d+\.\d s CPU", last), last
+    assert set(json.loads(figures.read_text())["sizes"]["8"]) == {"forward_backward_ms", "adam_ms", "sgd_ms"}

@@ -11,7 +11,7 @@ from harness.cli import main as cli_main
 from harness.competition import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
 from harness.errors import ConfigError
 
-SHIPPED = ["cifar10", "cifar10-class", "digits", "digits-class", "surf"]
+SHIPPED = ["cifar10", "cifar10-class", "digits", "digits-class", "digits-kaggle", "surf"]
 
 
 def test_shipped_competitions_are_listed_and_load():
@@ -53,7 +53,7 @@ def test_surf_follows_the_official_2023_recipe():
     assert (recipe.epochs, recipe.schedule, recipe.schedule_t_max, recipe.batch_size) == (30, "cosine", 30, 64)
     assert recipe.class_weighted and recipe.best_val_from_epoch == 20
     assert recipe.augmentation == "none" and recipe.label_smoothing == 0.0
-    assert (surf.architecture, surf.batch_format) == ("resnet18", "surf_dict")
+    assert (surf.architecture, surf.batch_format) == ("resnet18", "kaggle_dict")
     assert (surf.forget.kind, surf.forget.n_groups, surf.forget.selection) == ("groups", 15, "first")
     assert (surf.split.seed, surf.split.train, surf.split.val, surf.split.test) == (43, 0.8, 0.1, 0.1)
 
@@ -158,3 +158,38 @@ def test_cli_reports_a_bad_competition_in_one_line_with_exit_code_2(tmp_path, ca
     assert cli_main(["pool", "--competition", str(path)]) == 2
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1 and "n_models: must be > 0" in error
+
+
+# --- the 2023 batch format and the sandbox environment ---------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "base, old, new, message",
+    [
+        ("surf", 'batch_format = "kaggle_dict"', 'batch_format = "surf_dict"', r"batch_format: 'surf_dict' is now called 'kaggle_dict'; write batch_format = \"kaggle_dict\""),
+        ("surf", 'batch_format = "kaggle_dict"', 'batch_format = "dicts"', r"batch_format: unknown value 'dicts'; choose one of: tuple, kaggle_dict"),
+        ("cifar10", 'batch_format = "tuple"', 'batch_format = "kaggle_dict"', r"dataset 'cifar10' records no ages and person ids for 'kaggle_dict' batches; datasets that do: surf, digits_kaggle"),
+        ("digits-kaggle", 'packages = [', 'packages = ["requests", ', r"packages: unknown package 'requests'; the sandbox environment has: numpy, pandas, scipy, scikit-learn"),
+        ("digits-kaggle", 'packages = [', 'packages = ["numpy", ', r"packages: 'numpy' is listed twice"),
+        ("digits-kaggle", 'packages = [', 'packages = [3, ', r"packages: must be a list of distribution names \(strings\), got 3"),
+        ("digits-kaggle", '"torch", ', '', r"packages: must include torch"),
+        ("digits-kaggle", 'packages = [', 'packages = "numpy"\nold = [', r"packages: must be list, got str"),
+    ],
+)
+def test_batch_format_and_packages_are_validated(tmp_path, base, old, new, message):
+    path = _edited(tmp_path, old, new, base=base)
+    with pytest.raises(ConfigError, match=message) as error:
+        load_competition(path)
+    assert str(path) in str(error.value)
+
+
+def test_packages_default_to_the_whole_environment_and_match_pip_spelling(tmp_path):
+    from harness.packages import DEFAULT_PACKAGES
+
+    assert load_competition("cifar10").packages == DEFAULT_PACKAGES  # no `packages` key
+    text = (COMPETITIONS_DIR / "digits-kaggle.toml").read_text()
+    start = text.index("packages = [")
+    path = tmp_path / "few.toml"
+    path.write_text(text[:start] + 'packages = ["Torch", "scikit_learn"]' + text[text.index("\n", start):])
+    assert load_competition(path).packages == ("torch", "scikit-learn")
+    assert '"packages": ["torch", "scikit-learn"]' in load_competition(path).fingerprint_json()

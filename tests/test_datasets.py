@@ -300,6 +300,7 @@ def _reference_surf(folder: Path):
     ages = np.array([a for _, a, _ in labels_csv])
     groups = np.digitize(ages, np.linspace(ages.min(), ages.max() + 1, 11)) - 1
     label_of = {row[0].decode(): int(g) for row, g in zip(labels_csv, groups)}
+    age_of = {row[0].decode(): int(row[1]) for row in labels_csv}
     examples = []
     for f in sorted(glob.glob(str(folder / "WBackground" / "*" / "*"))):
         person = f.split("/")[-1]
@@ -307,7 +308,9 @@ def _reference_surf(folder: Path):
             continue
         for path in sorted(glob.glob(str(Path(f) / "real.rssdk" / "color" / "*.jpg"))):
             image = T.Resize((32, 32))(tv_io.read_image(path))
-            examples.append({"image": image.float(), "id": int(np.where(person == users)[0][0]), "age_group": label_of[person]})
+            examples.append(
+                {"image": image.float(), "id": int(np.where(person == users)[0][0]), "age_group": label_of[person], "age": age_of[person]}
+            )
     random.Random(43).shuffle(examples)
     n = len(examples)
     train, val, test = examples[: int(0.8 * n)], examples[int(0.8 * n) : int(0.9 * n)], examples[int(0.9 * n) :]
@@ -366,13 +369,21 @@ def test_surf_forget_groups_need_enough_people(tmp_path):
 
 
 @surf_codec_warnings
-def test_surf_batches_are_dicts_for_the_participant(tmp_path):
+def test_surf_batches_are_the_2023_dicts_with_the_real_ids_ages_and_people(tmp_path):
     from harness.data import make_loader
 
     surf = load_competition("surf")
-    data = load_data(surf, "public", _surf_folder(tmp_path / "surf", zipped=True), cache_dir=tmp_path / "cache")
+    folder = _surf_folder(tmp_path / "surf", zipped=False)  # the reference code reads extracted frames
+    (folder / "Age_Gender.txt").write_text("0001 50 F\n" + (folder / "Age_Gender.txt").read_text())  # listed first, no frames
+    data = load_data(surf, "public", folder, cache_dir=tmp_path / "cache")
+    train, _, _, retain_index, _ = _reference_surf(folder)
+    assert data.retain.person_ids.tolist() == [train[i]["id"] for i in retain_index]  # the reference code's person ids
+    assert data.retain.ages.tolist() == [train[i]["age"] for i in retain_index]
+    assert 0 not in data.retain.person_ids.tolist()  # person 0 is "0001", who has no frames
     batch = next(iter(make_loader(data.retain, surf.batch_size, shuffle=False, batch_format=surf.batch_format)))
-    assert set(batch) == {"image", "age_group"} and batch["image"].shape[1:] == (3, 32, 32)
+    assert tuple(batch) == ("image", "image_id", "age_group", "age", "person_id") and batch["image"].shape[1:] == (3, 32, 32)
+    assert batch["image_id"] == list(data.retain.ids[: len(batch["image_id"])])  # <session>/<person>/<frame>.jpg
+    assert batch["age"].dtype == batch["person_id"].dtype == batch["age_group"].dtype == torch.int64
 
 
 def test_unknown_phase_fails_before_reading_data(tmp_path):

@@ -22,7 +22,7 @@ from harness.manifest import (
     write_manifest,
 )
 
-SHIPPED = ["digits-class.private", "digits-class.public", "digits.private", "digits.public"]
+SHIPPED = ["digits-class.private", "digits-class.public", "digits-kaggle.private", "digits-kaggle.public", "digits.private", "digits.public"]
 
 
 def test_the_digits_manifests_are_shipped_with_columns_and_checksums():
@@ -38,7 +38,7 @@ def test_the_digits_manifests_are_shipped_with_columns_and_checksums():
     assert all(split == "train" for split, gone in zip(splits, forget) if gone)
 
 
-@pytest.mark.parametrize("name", ["digits", "digits-class"])
+@pytest.mark.parametrize("name", ["digits", "digits-class", "digits-kaggle"])
 def test_shipped_manifests_verify_against_data_and_settings(name, capsys):
     assert cli_main(["manifest", "--competition", name, "--verify"]) == 0
     out = capsys.readouterr().out

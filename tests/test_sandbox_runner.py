@@ -80,7 +80,7 @@ def test_broken_submissions_are_classified_once_for_every_seed(tmp_path, submiss
 
 
 def test_kaggle_notebook_style_runs_on_dict_batches(tmp_path):
-    job = tiny_job(tmp_path, [3], batch_format="surf_dict")
+    job = tiny_job(tmp_path, [3], batch_format="kaggle_dict")
     (outcome,) = _run(REPO / "submissions" / "examples" / "kaggle_notebook_style.py", job, tmp_path / "work")
     assert outcome.status == "ok", outcome.message
     assert changed_from_original(outcome.weights_path, job)

@@ -31,7 +31,7 @@ def tiny_split(n: int = 40, classes: int = 4, seed: int = 0) -> Split:
     generator = torch.Generator().manual_seed(seed)
     images = torch.randn(n, 1, 8, 8, generator=generator)
     labels = torch.arange(n) % classes
-    return Split(images, labels, np.array([f"x{i}" for i in range(n)]))
+    return Split(images, labels, np.array([f"x{i}" for i in range(n)]), ages=labels + 20, person_ids=torch.arange(n) // 4)
 
 
 # --- environment --------------------------------------------------------------------------------
@@ -81,7 +81,7 @@ def test_read_environment_defaults_to_the_process_environment(monkeypatch):
 # --- batches and data ---------------------------------------------------------------------------
 
 
-def test_unpack_batch_reads_tuples_lists_and_surf_dicts():
+def test_unpack_batch_reads_tuples_lists_and_kaggle_dicts():
     images, labels = torch.zeros(3, 1, 2, 2), torch.tensor([0, 1, 2])
     for batch in [(images, labels), [images, labels], {"image": images, "age_group": labels}]:
         got_images, got_labels = kit.unpack_batch(batch, "cpu")
@@ -99,7 +99,7 @@ def test_unpack_batch_rejects_other_batch_types():
         kit.unpack_batch(torch.zeros(2, 3))
 
 
-@pytest.mark.parametrize("batch_format", ["tuple", "surf_dict"])
+@pytest.mark.parametrize("batch_format", ["tuple", "kaggle_dict"])
 def test_collect_and_class_counts_read_both_batch_formats(batch_format):
     split = tiny_split(10, classes=3)
     loader = make_loader(split, 4, shuffle=False, batch_format=batch_format)
@@ -111,10 +111,10 @@ def test_collect_and_class_counts_read_both_batch_formats(batch_format):
 
 
 def test_rebatch_keeps_the_examples_and_the_batch_format():
-    loader = make_loader(tiny_split(10), 4, shuffle=False, batch_format="surf_dict")
+    loader = make_loader(tiny_split(10), 4, shuffle=False, batch_format="kaggle_dict")
     rebatched = kit.rebatch(loader, 3, shuffle=False)
     first = next(iter(rebatched))
-    assert set(first) == {"image", "age_group"} and len(first["age_group"]) == 3
+    assert tuple(first) == ("image", "image_id", "age_group", "age", "person_id") and len(first["age_group"]) == 3
     assert len(rebatched) == 4
 
 

@@ -108,13 +108,18 @@ def assemble(manifest: "Manifest", examples: "Examples", num_classes: int) -> "C
     position = {example_id: index for index, example_id in enumerate(examples.ids.tolist())}
     data_rows = np.array([position[example_id] for example_id in manifest.ids.tolist()], dtype=np.int64)
 
+    def column(values: np.ndarray | None, rows: np.ndarray) -> torch.Tensor | None:
+        return None if values is None else torch.from_numpy(np.asarray(values)[rows].astype(np.int64))
+
     def split(part: str) -> Split:
         rows = data_rows[manifest.rows(part)]
         index = torch.from_numpy(rows)
         return Split(
             images=examples.images.index_select(0, index).contiguous(),
-            labels=torch.from_numpy(examples.labels[rows].astype(np.int64)),
+            labels=column(examples.labels, rows),
             ids=examples.ids[rows],
+            ages=column(examples.ages, rows),
+            person_ids=column(examples.person_ids, rows),
         )
 
     return CompetitionData(

@@ -15,7 +15,8 @@ class Examples:
 
     `content_md5` fingerprints each example's source bytes, so a manifest can name exactly which
     examples differ; `source_md5` holds the md5 of each source file read (archive members, label
-    files), so an extracted copy can be verified against what a manifest recorded.
+    files), so an extracted copy can be verified against what a manifest recorded. `ages` and
+    `person_ids` are the 2023 dict batches' `age` and `person_id`, for datasets that record them.
     """
 
     ids: np.ndarray  # str, unique
@@ -25,12 +26,15 @@ class Examples:
     content_md5: np.ndarray  # str, one per example
     images: torch.Tensor  # float32 NCHW, model-ready
     source_md5: dict[str, str] = field(default_factory=dict)
+    ages: np.ndarray | None = None  # int64
+    person_ids: np.ndarray | None = None  # int64
 
     def __post_init__(self) -> None:
         n = len(self.ids)
         sizes = {len(self.labels), len(self.origin), len(self.content_md5), int(self.images.shape[0])}
-        if self.groups is not None:
-            sizes.add(len(self.groups))
+        for column in (self.groups, self.ages, self.person_ids):
+            if column is not None:
+                sizes.add(len(column))
         if sizes != {n}:
             raise ValueError(f"dataset columns disagree in length: {sorted(sizes)} (ids: {n})")
         if len(np.unique(self.ids)) != n:

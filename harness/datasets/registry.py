@@ -19,6 +19,8 @@ class DatasetInfo:
     needs_files: bool  # False when the data ships with an installed package (no data_dir needed)
     # The [split] fractions this dataset reads; they must add up to 1 (see each module's assign_splits).
     split_keys: tuple[str, ...] = ("train", "val", "test")
+    # Records every example's age and person id, so it can serve the 2023 dict batches (kaggle_dict).
+    has_kaggle_fields: bool = False
 
 
 DATASETS: dict[str, DatasetInfo] = {
@@ -27,5 +29,8 @@ DATASETS: dict[str, DatasetInfo] = {
         "cifar10", "cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=True,
         split_keys=("val", "test"),  # fractions of the official 10k test images; train is the official 50k
     ),
-    "surf": DatasetInfo("surf", "surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True),
+    "surf": DatasetInfo("surf", "surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True, has_kaggle_fields=True),
+    "digits_kaggle": DatasetInfo(
+        "digits_kaggle", "digits_kaggle", num_classes=10, in_channels=3, has_groups=True, needs_files=False, has_kaggle_fields=True
+    ),
 }

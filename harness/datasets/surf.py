@@ -12,6 +12,9 @@ Reading follows the reference code: people in sorted folder order, frames sorted
 as RGB and resized to 32x32 (antialiased, as torchvision's Resize), kept as raw 0..255 float32; the
 label is the person's age in 10 equal-width bins over [min age, max age + 1] of Age_Gender.txt.
 Frames of people missing from Age_Gender.txt are skipped. The group of a frame is its person id.
+For the 2023 dict batches every frame also records the person's age (Age_Gender.txt) and person
+number: the position of the person id among the sorted ids of Age_Gender.txt, which is the
+reference code's integer person id (the one its LeavePGroupsOut split grouped by).
 
 Split: all frames shuffled with random.Random(seed) (43 in the challenge) and cut 80/10/10 into
 train/val/test with the reference code's int(fraction * n) boundaries.
@@ -41,6 +44,13 @@ IMAGE_SIZE = 32
 N_AGE_BINS = 10
 # <session>/<person>/real.rssdk/color/<frame>.jpg under WBackground/
 _FRAME_PATH = re.compile(r"^([^/]+)/([^/]+)/real\.rssdk/color/([^/]+\.jpg)$")
+
+
+@dataclass(frozen=True)
+class _Person:
+    age: int
+    age_group: int
+    number: int  # position among the sorted person ids of Age_Gender.txt
 
 
 @dataclass(frozen=True)
@@ -91,14 +101,17 @@ def read_examples(location: Path, *, expected_md5: Mapping[str, str] | None = No
         data = frame.read()
         content_md5.append(md5_bytes(data))
         images.append(_decode(data, frame.id, location))
+    people_of_frames = [people[frame.person] for frame in frames]
     return Examples(
         ids=np.array([frame.id for frame in frames], dtype=str),
-        labels=np.array([people[frame.person] for frame in frames], dtype=np.int64),
+        labels=np.array([person.age_group for person in people_of_frames], dtype=np.int64),
         groups=np.array([frame.person for frame in frames], dtype=str),
         origin=np.full(len(frames), "all", dtype=str),
         content_md5=np.array(content_md5, dtype=str),
         images=torch.stack(images).to(torch.float32).contiguous(),
         source_md5=source_md5,
+        ages=np.array([person.age for person in people_of_frames], dtype=np.int64),
+        person_ids=np.array([person.number for person in people_of_frames], dtype=np.int64),
     )
 
 
@@ -108,7 +121,7 @@ def age_groups(ages: np.ndarray) -> np.ndarray:
     return np.digitize(ages, edges) - 1
 
 
-def _read_people(path: Path) -> dict[str, int]:
+def _read_people(path: Path) -> dict[str, _Person]:
     ids, ages = [], []
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
         if not line.strip():
@@ -123,7 +136,11 @@ def _read_people(path: Path) -> dict[str, int]:
         raise DataError(f"{path}: person ids listed more than once: {', '.join(duplicated[:5])}")
     if not ids:
         raise DataError(f"{path}: no people listed")
-    return dict(zip(ids, age_groups(np.array(ages)).tolist()))
+    numbers = {person: number for number, person in enumerate(sorted(ids))}
+    return {
+        person: _Person(age=age, age_group=group, number=numbers[person])
+        for person, age, group in zip(ids, ages, age_groups(np.array(ages)).tolist())
+    }
 
 
 def _find_frames(location: Path) -> tuple[list[_Frame], Path | None]:

@@ -1,9 +1,10 @@
 """Example: a 2023 Kaggle notebook unchanged in form: `unlearning`, dict batches, in-place, returns None.
 
 The notebooks of the NeurIPS 2023 challenge defined `unlearning(net, retain_loader, forget_loader,
-val_loader)` and read batches as {"image", "age_group"} dicts; the harness accepts that name, and
-competitions configured with batch_format = "surf_dict" hand out such batches. This version reads
-both batch formats, so it also runs on the tuple-batch competitions (digits, CIFAR-10).
+val_loader)` and read batches as {"image", "age_group", ...} dicts; the harness accepts that name, and
+competitions configured with batch_format = "kaggle_dict" (digits-kaggle, surf) hand out such
+batches. This version reads both batch formats, so it also runs on the tuple-batch competitions
+(digits, CIFAR-10).
 """
 
 import os
