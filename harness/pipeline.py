@@ -170,6 +170,7 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
                 **budgets,
                 competition=competition.name,
                 torch_threads=pool.reference.threads,
+                packages=competition.packages,
             )
             tasks.append(
                 functools.partial(

@@ -97,3 +97,23 @@ def test_a_forged_completion_reaches_no_one_and_each_run_is_charged_its_own_time
     assert all(outcome.time_basis == "wall" and outcome.wall_seconds == outcome.seconds for outcome in outcomes)
     stored = [json.loads((tmp_path / "work" / "results" / f"seed-{seed}.json").read_text())["seconds"] for seed in job.seeds]
     assert min(stored) >= FORGER_SLEEP_SECONDS
+
+
+def test_a_function_with_the_wrong_signature_is_a_contract_error_that_shows_it(tmp_path):
+    submission = tmp_path / "wrong_signature.py"
+    submission.write_text("def unlearning(net, retain_loader, forget_loader):\n    return net\n")
+    outcomes = _run(submission, tiny_job(tmp_path, [1, 2]), tmp_path / "work")
+    assert [outcome.status for outcome in outcomes] == ["contract_error", "not_run"]
+    assert "unlearning(net, retain_loader, forget_loader)" in outcomes[0].message
+    assert "unlearn(net, retain, forget, val)" in outcomes[0].message
+
+
+def test_an_ordinary_exception_leaves_a_log_that_ends_normally(tmp_path):
+    submission = tmp_path / "raising.py"
+    submission.write_text("def unlearn(net, retain, forget, val):\n    raise ValueError('deliberate')\n")
+    (outcome, _) = _run(submission, tiny_job(tmp_path, [1, 2]), tmp_path / "work")
+    assert outcome.status == "exception"
+    assert outcome.message.startswith("Traceback") and 'raising.py", line 2, in unlearn' in outcome.message
+    assert "run_process.py" not in outcome.message  # the participant's frames only
+    log = outcome.log_path.read_text().strip().splitlines()
+    assert "ValueError: deliberate" in "\n".join(log) and "SIGKILL" not in log[-1], log[-3:]

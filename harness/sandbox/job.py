@@ -23,10 +23,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from harness.data import BATCH_FORMATS, Split
+from harness.packages import DEFAULT_PACKAGES
 from harness.errors import HarnessError
 from harness.submission_files import ENTRY_FILE, submission_entry, submission_files
 
@@ -68,8 +68,8 @@ class UnlearningJob:
     competition: str = ""
     torch_threads: int = 1
     first_index: int = 0
-    # Top-level modules a submission may import besides the standard library (None: the default).
-    environment: tuple[str, ...] | None = None
+    # The distributions submission code may import (harness.packages; the competition's `packages`).
+    packages: tuple[str, ...] = DEFAULT_PACKAGES
 
     def __post_init__(self) -> None:
         self.original_weights = Path(self.original_weights)
@@ -124,6 +124,7 @@ class UnlearningJob:
             "per_run_cpu_budget_seconds": self.per_run_cpu_budget_seconds,
             "competition": self.competition,
             "torch_threads": self.torch_threads,
+            "packages": list(self.packages),
         }
 
 
@@ -143,8 +144,9 @@ def job_fingerprint(job: UnlearningJob, submission_digest: str) -> str:
             digest.update(chunk)
     for name in SPLITS:
         split: Split = getattr(job, name)
-        _update_with_tensor(digest, split.images)
-        _update_with_tensor(digest, split.labels)
+        for column, tensor in sorted(split.tensors().items()):
+            digest.update(column.encode())
+            _update_with_tensor(digest, tensor)
         digest.update("\0".join(map(str, split.ids)).encode())
     return digest.hexdigest()
 
@@ -191,8 +193,8 @@ def write_job(job: UnlearningJob, submission: Path, directory: Path, fingerprint
     tensors = {}
     for name in SPLITS:
         split: Split = getattr(job, name)
-        tensors[f"{name}.images"] = split.images.detach().cpu().contiguous()
-        tensors[f"{name}.labels"] = split.labels.detach().cpu().contiguous()
+        for column, tensor in split.tensors().items():
+            tensors[f"{name}.{column}"] = tensor.detach().cpu().contiguous()
     save_file(tensors, str(directory / DATA_FILE))
     ids = {name: [str(i) for i in getattr(job, name).ids] for name in SPLITS}
     (directory / IDS_FILE).write_text(json.dumps(ids))
@@ -244,7 +246,7 @@ def read_job(directory: Path) -> LoadedJob:
     tensors = load_file(str(directory / DATA_FILE))
     ids = json.loads((directory / IDS_FILE).read_text())
     splits = {
-        name: Split(tensors[f"{name}.images"], tensors[f"{name}.labels"], np.asarray(ids[name], dtype=str))
+        name: Split.from_tensors({key.partition(".")[2]: value for key, value in tensors.items() if key.startswith(f"{name}.")}, ids[name])
         for name in SPLITS
     }
     return LoadedJob(

@@ -48,6 +48,7 @@ OK = "ok"
 # Every way a run can fail (submissions/README.md documents which behaviour ends in which).
 IMPORT_ERROR = "import_error"
 MISSING_FUNCTION = "missing_function"
+CONTRACT_ERROR = "contract_error"  # the function exists but cannot be called as unlearn(net, retain, forget, val)
 EXCEPTION = "exception"
 TIMEOUT = "timeout"
 OUT_OF_MEMORY = "out_of_memory"
@@ -57,6 +58,7 @@ CRASHED = "crashed"
 FAILURE_KINDS = (
     IMPORT_ERROR,
     MISSING_FUNCTION,
+    CONTRACT_ERROR,
     EXCEPTION,
     TIMEOUT,
     OUT_OF_MEMORY,

@@ -25,7 +25,16 @@ from typing import TYPE_CHECKING, Callable
 from harness.run_environment import ENV_SEED
 from harness.sandbox import process_control, protocol
 from harness.sandbox.failures import classify_exception
-from harness.sandbox.protocol import CRASHED, EXCEPTION, FAILURE_KINDS, IMPORT_ERROR, INVALID_MODEL, MISSING_FUNCTION, OK
+from harness.sandbox.protocol import (
+    CONTRACT_ERROR,
+    CRASHED,
+    EXCEPTION,
+    FAILURE_KINDS,
+    IMPORT_ERROR,
+    INVALID_MODEL,
+    MISSING_FUNCTION,
+    OK,
+)
 
 if TYPE_CHECKING:
     from harness.sandbox.worker import Worker
@@ -206,43 +215,59 @@ class RunBody:
             os._exit(0)
 
     def run(self, index: int, seed: int) -> tuple[str, str | None]:
-        from harness.sandbox.worker import failure_text, log_text
+        from harness.sandbox import contract, import_policy
+        from harness.sandbox.worker import log_text
 
+        job, session = self.worker.job, self.worker.session
+        entry = job.submission_entry
+        import_policy.install(session.get("environment", ()), entry.parent, job.settings.get("competition", ""),
+                              job.settings.get("packages", ()))
         try:
-            module = import_submission(self.worker.job.submission_entry)
+            module = import_submission(entry)
         except BaseException as error:
             self.exit_if_forked()
-            log_text(failure_text(error))
-            return self.classify(error, IMPORT_ERROR), failure_text(error)
+            text = self.failure_text(error, _formatted(error, contract.participant_traceback, error, entry.parent))
+            log_text(text)
+            return self.classify(error, IMPORT_ERROR), text
         self.exit_if_forked()
         try:
-            function = find_function(module)
+            call = contract.unlearn_call(find_function(module))
         except LookupError as error:
             return MISSING_FUNCTION, str(error)
-        return self.call(function, index, seed)
+        except contract.ContractError as error:
+            return CONTRACT_ERROR, str(error)
+        return self.call(call, index, seed)
 
-    def call(self, function: Callable, index: int, seed: int) -> tuple[str, str | None]:
+    def failure_text(self, error: BaseException, described: str) -> str:
+        if isinstance(error, SystemExit):
+            return f"the submission called sys.exit({error.code!r})"
+        return protocol.clip_message(described)
+
+    def call(self, call: Callable, index: int, seed: int) -> tuple[str, str | None]:
         import copy
 
         from harness.data import make_loader
-        from harness.sandbox.worker import failure_text, log_text
+        from harness.sandbox import contract
+        from harness.sandbox.worker import log_text
 
         job = self.worker.job
+        settings = job.settings
         try:
             loader_seeds = seed_everything(seed)
             os.environ[ENV_SEED] = str(seed)
             net = copy.deepcopy(self.worker.template).to(self.device).train()
-            settings = job.settings
             retain, forget, val = (
                 make_loader(job.splits[name], settings["batch_size"], shuffle=True, seed=loader_seed,
                             batch_format=settings["batch_format"])
                 for name, loader_seed in zip(("retain", "forget", "val"), loader_seeds)
             )
-            returned = function(net, retain, forget, val)
+            returned = call(net, retain, forget, val, self.device)
         except BaseException as error:
             self.exit_if_forked()
-            log_text(failure_text(error))
-            return self.classify(error, EXCEPTION), failure_text(error)
+            text = self.failure_text(error, _formatted(error, contract.describe_failure, error, job.submission_entry.parent,
+                                                        settings["batch_format"]))
+            log_text(text)
+            return self.classify(error, EXCEPTION), text
         self.exit_if_forked()
         return self.store(net if returned is None else returned, index)
 
@@ -259,6 +284,16 @@ class RunBody:
             log_text(failure_text(error))
             return self.classify(error, INVALID_MODEL), failure_text(error)
         return OK, None
+
+
+def _formatted(error: BaseException, formatter: Callable[..., str], *arguments) -> str:
+    """`formatter(*arguments)` (the participant's traceback), or the plain one if that fails."""
+    try:
+        return formatter(*arguments)
+    except Exception:  # an exception whose formatting raises must still be reported
+        from harness.sandbox.worker import failure_text
+
+        return failure_text(error)
 
 
 def seed_everything(seed: int) -> list[int]:

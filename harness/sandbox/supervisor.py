@@ -39,6 +39,7 @@ from pathlib import Path
 from harness.cache import file_lock
 from harness.errors import HarnessError
 from harness.models import build_model
+from harness.packages import allowed_import_names
 from harness.progress import progress as progress_bar
 from harness.sandbox import protocol, worker
 from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_backend, resolve_backend
@@ -69,7 +70,6 @@ from harness.submission_files import submission_sha256
 
 # What a worker may report for a run; anything else is a protocol violation.
 WORKER_STATUSES = {OK, *protocol.FAILURE_KINDS} - {TIMEOUT}
-DEFAULT_ENVIRONMENT = ("numpy", "pandas", "scipy", "sklearn", "torch", "torchvision", "tqdm", "matplotlib", "PIL", "harness")
 TICK_SECONDS = 0.1  # how often limits are checked
 QUOTA_CHECK_SECONDS = 1.0
 LINGER_SECONDS = 10.0  # a sandbox still alive this long after its last run is stopped, a violation
@@ -290,7 +290,8 @@ class Supervisor:
             "private_output": backend.isolated,
             "time_basis": basis.basis,
             "time_budget_seconds": basis.budget_seconds,
-            "environment": list(self.job.environment or DEFAULT_ENVIRONMENT),
+            # Top-level modules of the competition's packages: preloaded, and the only ones a run may import.
+            "environment": sorted(allowed_import_names(self.job.packages)),
         }
         path = self.job_dir / SESSION_FILE
         path.write_text(json.dumps(session, indent=2))
