@@ -8,6 +8,7 @@ load; the CPU time the supervisor charges must stay within 1.3x.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 
@@ -45,3 +46,21 @@ def test_machine_load_does_not_change_the_charged_time(backend, tmp_path):
     ratio = max(quiet, loaded) / min(quiet, loaded)
     print(f"{backend}: CPU quiet {quiet:.3f} s, loaded {loaded:.3f} s; wall quiet {quiet_wall:.3f} s, loaded {loaded_wall:.3f} s")
     assert ratio <= 1.3, f"CPU time charged: quiet {quiet:.3f} s, loaded {loaded:.3f} s (wall {quiet_wall:.3f} s, {loaded_wall:.3f} s)"
+
+
+def test_check_and_run_charge_a_fixed_work_submission_the_same(tmp_path):
+    """`check` (N = 2) and `run` (N = 4) share the pool's reference, measured once whatever N."""
+    require_backend("bwrap")
+    from harness.cli import main as cli
+    from quick_competition import QUICK_COMPETITION
+
+    common = ["--competition", str(QUICK_COMPETITION), "--cache-dir", str(tmp_path / "cache"), "--sandbox", "bwrap",
+              "--quiet", "--jobs", "2"]
+    assert cli(["check", str(FIXED_WORK), "--out", str(tmp_path / "check"), *common]) == 0  # the first phase: public
+    assert cli(["run", str(FIXED_WORK), "--n-models", "4", "--phase", "public", "--out", str(tmp_path / "run"),
+                "--bootstrap", "0", "--no-report", *common]) == 0
+    checked, ran = (json.loads((tmp_path / folder / "score.json").read_text()) for folder in ("check", "run"))
+    assert checked["time_basis"] == ran["time_basis"] == "cpu"
+    assert checked["retrain_seconds_per_model"] == ran["retrain_seconds_per_model"]  # the same reference
+    ratio = max(checked["time_fraction"], ran["time_fraction"]) / min(checked["time_fraction"], ran["time_fraction"])
+    assert ratio <= 1.3, (checked["time_fraction"], ran["time_fraction"])
