@@ -150,7 +150,7 @@ def _base_record(outputs: RunOutputs, status: str, failure, times: dict[str, Any
         "n_forget_examples": len(meta.forget_ids),
         **times,
         "time_cutoff": meta.time_cutoff,
-        "failure": failure,
+        "failure": with_reason(failure),
         "model_failures": outputs.failures(),
         "competition": meta.competition,
         "phase": meta.phase,
@@ -212,6 +212,29 @@ def retrained_fingerprint(outputs: RunOutputs) -> str:
 
 
 # --- status, times, utility --------------------------------------------------------------------
+REASON_MAX_CHARS = 300
+
+
+def with_reason(failure: dict[str, str] | None) -> dict[str, str] | None:
+    """The failure with `reason`: one line for tables and logs (the message may hold a traceback).
+
+    The reason is the kind and the message's verdict, its last line (a traceback's exception),
+    leaving out the batch-format hint the harness may add after it; it keeps the message's
+    "run k (seed s)" where the verdict is on a later line.
+    """
+    if failure is None:
+        return None
+    lines = [line.strip() for line in str(failure.get("message") or "").splitlines() if line.strip()]
+    verdicts = [line for line in lines if not line.startswith("hint:")]
+    verdict = verdicts[-1] if verdicts else ""
+    if len(verdicts) > 1 and verdicts[0].startswith("run "):
+        verdict = f"{verdicts[0].split(': ', 1)[0]}: {verdict}"
+    reason = f"{failure['kind']}: {verdict}" if verdict else str(failure["kind"])
+    if len(reason) > REASON_MAX_CHARS:
+        reason = reason[: REASON_MAX_CHARS - 3] + "..."
+    return {**failure, "reason": reason}
+
+
 def _check_retrained_pool(outputs: RunOutputs, R: np.ndarray) -> None:
     broken = [f for f in outputs.failures() if f["kind"] == "retrained"]
     if broken:

@@ -139,7 +139,18 @@ def test_a_submission_level_failure_is_recorded_with_its_class():
     failure = {"kind": "import_error", "message": "No module named 'sklearn2'"}
     record = score_outputs(synthetic_outputs(failure=failure), FAST_SCORING).record
     assert record["status"] == "failed" and record["score"] is None and record["forget_quality"] is None
-    assert record["failure"] == failure
+    assert record["failure"] == {**failure, "reason": "import_error: No module named 'sklearn2'"}
+
+
+def test_every_failure_has_a_one_line_reason():
+    traceback_failure = {"kind": "exception", "message": (
+        "run 3 (seed 1000003): Traceback (most recent call last):\n  File \"/job/submission/x.py\", line 2, in unlearn\n"
+        "KeyError: 'image'\nhint: this competition's batches are (images, labels) tuples")}
+    record = score_outputs(synthetic_outputs(failure=traceback_failure), FAST_SCORING).record
+    assert record["failure"]["reason"] == "exception: run 3 (seed 1000003): KeyError: 'image'"
+    assert record["failure"]["message"] == traceback_failure["message"]  # the whole text is kept beside it
+    over_time = score_outputs(synthetic_outputs(unlearn_seconds=2.0), FAST_SCORING).record["failure"]
+    assert "\n" not in over_time["reason"] and over_time["reason"].startswith("over_time: unlearning took")
     assert record["retain_acc_retrained"] is not None and record["retain_acc_unlearned"] is None
 
 
