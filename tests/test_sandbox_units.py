@@ -260,3 +260,30 @@ def test_seeding_is_deterministic_per_seed():
     other = (seed_everything(6), torch.rand(3))
     assert first[0] == second[0] and torch.equal(first[1], second[1])
     assert first[0] != other[0] and not torch.equal(first[1], other[1])
+
+
+def test_concurrent_sandboxes_are_bound_to_different_cores_and_release_them():
+    import os
+    import threading
+
+    from harness.sandbox.cores import reserved_cores
+
+    cores = sorted(os.sched_getaffinity(0))
+    if len(cores) < 2:
+        pytest.skip("needs two cores")
+    with reserved_cores(1) as first, reserved_cores(1) as second:
+        assert first != second and {int(first), int(second)} <= set(cores)
+        waited = threading.Event()
+
+        def third() -> None:  # every core taken (on a 2-core machine): it waits, holding nothing
+            with reserved_cores(len(cores) - 1):
+                waited.set()
+
+        if len(cores) == 2:
+            worker = threading.Thread(target=third, daemon=True)
+            worker.start()
+            assert not waited.wait(0.3)
+    if len(cores) == 2:
+        assert waited.wait(10)  # released with the first two
+    with reserved_cores(len(cores) + 5) as everything:
+        assert everything == ",".join(map(str, cores))

@@ -45,6 +45,7 @@ from harness.sandbox import protocol, worker
 from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_backend, resolve_backend
 from harness.sandbox.backends import output_mount
 from harness.sandbox.backends.none import WARNING as UNISOLATED_WARNING
+from harness.sandbox.cores import reserved_cores
 from harness.sandbox.job import UnlearningJob, job_fingerprint, stored_fingerprint, write_job
 from harness.sandbox.layout import scratch_folders
 from harness.sandbox.limits import SandboxLimits
@@ -112,13 +113,6 @@ def run_submission(
             raise HarnessError(f"another process is running submissions in {work_dir}; use a separate work folder")
         supervisor = Supervisor(Path(submission), job, work_dir, name, limits, stop_on_failure)
         return supervisor.run(show_progress=progress)
-
-
-def default_cpus(threads: int) -> str:
-    """The first `threads` cores this process may use, as a cpuset list (the pipeline gives
-    concurrent sandboxes disjoint ones)."""
-    cores = sorted(os.sched_getaffinity(0))
-    return ",".join(str(core) for core in cores[: max(1, threads)])
 
 
 class _NoBar:
@@ -211,7 +205,17 @@ class Supervisor:
 
     # --- one sandbox ----------------------------------------------------------------------------
     def session(self, runs: list[tuple[int, int]], on_outcome) -> tuple[list[RunOutcome], list[tuple[int, int]]]:
-        """Run `runs` ((position, seed) pairs) in one sandbox; return (outcomes, runs not attempted)."""
+        """Run `runs` ((position, seed) pairs) in one sandbox; return (outcomes, runs not attempted).
+
+        The sandbox is bound to the limits' cores, else to as many free cores of this machine as
+        the job has threads, held for the session (harness.sandbox.cores).
+        """
+        if self.limits.cpus:
+            return self._session(runs, on_outcome, self.limits.cpus)
+        with reserved_cores(self.job.torch_threads) as cpus:
+            return self._session(runs, on_outcome, cpus)
+
+    def _session(self, runs: list[tuple[int, int]], on_outcome, cpus: str) -> tuple[list[RunOutcome], list[tuple[int, int]]]:
         backend = create_backend(self.backend_name, self.limits)
         # RLIMIT_CPU is per process: each run process gets the whole allowance afresh.
         cpu_seconds = int((self.limits.startup_timeout_seconds + self.limits.run_timeout_seconds(self.job.per_run_budget_seconds))
@@ -224,7 +228,7 @@ class Supervisor:
             torch_threads=self.job.torch_threads,
             limits=self.limits,
             cpu_seconds=cpu_seconds,
-            cpus=self.limits.cpus or default_cpus(self.job.torch_threads),
+            cpus=cpus,
         )
         number = len(list(self.logs_dir.glob("session-*.log"))) + 1 if self.logs_dir.is_dir() else 1
 
