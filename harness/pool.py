@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import statistics
 import time
@@ -39,6 +40,9 @@ from harness.competition import Competition, load_competition
 from harness.errors import DataError, HarnessError
 from harness.models import architecture_signature
 from harness.progress import progress_disabled
+from harness.worker_data import worker_data as _worker_data  # one worker process builds many models: data loaded once
+
+log = logging.getLogger(__name__)
 
 POOL_FORMAT = 1
 ORIGINAL = "original"
@@ -182,7 +186,14 @@ def run_model_task(task: ModelTask, blocking: bool = False) -> str:
             return "cached"
         _remove_leftovers(task)
         _build(task)
+    _log_built(task)
     return "built"
+
+
+def _log_built(task: ModelTask, stacked: int = 1) -> None:
+    # Says which process built which model: on a cluster, the workers' logs show where the pool was trained.
+    how = f" in a stack of {stacked}" if stacked > 1 else ""
+    log.info("built %s model %d of %s/%s%s on %s", task.kind, task.index, task.competition.name, task.phase, how, task.device)
 
 
 def _remove_leftovers(task: ModelTask) -> None:
@@ -256,6 +267,7 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
                 evaluations = evaluate_models([model.model for model in trained], data, device=first.device)
                 for task, model, evaluation in zip(todo, trained, evaluations):
                     _record_model(task, model, evaluation, stacked=len(todo), bf16=bool(bf16))
+                    _log_built(task, stacked=len(todo))
                     outcomes[id(task)] = "built"
     return [outcomes[id(task)] for task in tasks]
 
@@ -303,18 +315,6 @@ def _warm_up_once(task: ModelTask, data) -> None:
     _warmed_up.add(key)
 
 
-# One worker process builds many models of the same phase: load (and verify) the data once.
-_worker_data_cache: dict[tuple, Any] = {}
-
-
-def _worker_data(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):
-    from harness.datasets import load_data
-
-    key = (competition.fingerprint_json(), phase, data_dir, cache_dir)
-    if key not in _worker_data_cache:
-        _worker_data_cache.clear()
-        _worker_data_cache[key] = load_data(competition, phase, data_dir, cache_dir=cache_dir)
-    return _worker_data_cache[key]
 
 
 def save_weights(model, path: Path) -> None:
