@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("pool", "build or reuse the retrain pool of a competition"),
     "leaderboard": ("leaderboard", "rank result folders into a leaderboard"),
     "reproduce": ("reproduce", "score every baseline and write the leaderboard"),
+    "confirm": ("confirm", "re-run a leaderboard's top K at a larger N: did the ranking hold?"),
     "manifest": ("manifest", "regenerate or verify a split manifest"),
 }
 
