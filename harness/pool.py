@@ -242,8 +242,10 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
     shared out, never a reference retrain time (that stays a one-at-a-time measurement). `bf16`
     is train_models' (True: bf16 autocast on CPU too; the records then say so).
     """
+    from harness.allocator import keep_freed_memory
     from harness.batched import evaluate_models, train_models
 
+    keep_freed_memory()  # a stack's activations are large: reuse them instead of re-faulting them every step
     outcomes = {id(task): "cached" for task in tasks if task.is_done()}
     with contextlib.ExitStack() as locks:
         todo = []
@@ -414,11 +416,13 @@ def ensure_pool(
     The reference retrain time is keyed by the device description, which includes the CPU thread
     count; run unlearning with `pool.reference_threads` threads to compare like with like. When the pool's
     recorded retrain time comes from another device description, one model is retrained here and
-    timed, and that time is stored and used. `batch_models` > 1 trains the retrained models that
-    many at a time in one stacked network (harness.batched; statistically, not bitwise, the same
-    models); their records carry "stacked xK" in the device description, and retrained model 0 is
-    trained alone, like the original, so that its time is the reference. `bf16` is train_models':
-    None trains stacks under bf16 autocast on CUDA only (as train_model does), True on CPU too.
+    timed, and that time is stored and used. `batch_models` > 1 trains the retrained models up to
+    that many at a time in one stacked network (harness.batched; statistically, not bitwise, the
+    same models); their records carry "stacked xK" in the device description, and retrained model
+    0 is trained alone, like the original, so that its time is the reference. None stacks where
+    that was measured faster (harness.batched.pool_batch_models: small CNNs on CPU), 1 trains one
+    model at a time. `bf16` is train_models': None trains stacks under bf16 autocast on CUDA
+    only (as train_model does), True on CPU too.
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
@@ -436,6 +440,7 @@ def ensure_pool(
         raise HarnessError(f"batch_models must be a positive integer, got {batch_models!r}")
     device_name = str(resolve_device(device))
     threads = threads or threads_per_worker(jobs)
+    batch_models = _batch_models(competition, device_name, batch_models, bf16)
     data_dir = str(data_dir) if data_dir else None
     cache_dir = str(cache_dir) if cache_dir else None
 
@@ -474,14 +479,24 @@ def ensure_pool(
     )
 
 
+def _batch_models(competition: Competition, device: str, batch_models: int | None, bf16: bool | None) -> int:
+    from harness.batched import pool_batch_models
+
+    resolved = pool_batch_models(competition.architecture, device) if batch_models is None else batch_models
+    if bf16 and resolved == 1:
+        how = "batch_models=1 asks for that" if batch_models == 1 else f"{competition.architecture} on {device} is not stacked by default"
+        raise HarnessError(f"bf16 applies to stacked training, and this pool trains one model at a time ({how}); give batch_models > 1")
+    return resolved
+
+
 def _build_missing(
     tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None, bf16: bool | None = None
 ) -> int:
     """Run the tasks whose models are missing; returns how many models this call built.
 
-    With `batch_models` > 1, retrained models are built `batch_models` at a time in one stacked
-    network (harness.batched): a work item is then a group of models, and each model still gets
-    its own record, so resuming and concurrent builders work as for single models.
+    With `batch_models` > 1, retrained models are built up to `batch_models` at a time in one
+    stacked network (harness.batched): a work item is then a group of models, and each model still
+    gets its own record, so resuming and concurrent builders work as for single models.
     """
     from harness.parallel import run_tasks
 
@@ -494,7 +509,9 @@ def _build_missing(
             # so its time becomes the reference for the time limit, measured beside the stacks.
             single = [task for task in missing if task.kind == ORIGINAL or task.index == 0]
             stacked = [task for task in missing if task.kind != ORIGINAL and task.index != 0]
-            groups = [stacked[start:start + batch_models] for start in range(0, len(stacked), batch_models)]
+            # Every worker gets a stack where there are enough models (a few smaller stacks beat one idle worker).
+            size = min(batch_models, max(2, -(-len(stacked) // jobs)))
+            groups = [stacked[start:start + size] for start in range(0, len(stacked), size)]
             # The stacks, the longest items, go first so that the workers finish together.
             work = [partial(run_stacked_tasks, group, bf16=bf16) for group in groups] + [partial(run_model_task, task) for task in single]
             results = run_tasks(work, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")

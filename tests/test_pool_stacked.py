@@ -8,6 +8,7 @@ import pytest
 import torch
 
 from harness.cli import main as cli
+from harness.errors import HarnessError
 from harness.pool import ensure_pool, read_record
 
 FINETUNE = str(Path(__file__).resolve().parents[1] / "baselines" / "finetune.py")
@@ -40,9 +41,24 @@ def test_bf16_stacks_on_cpu_say_so_in_their_records(tmp_path):
 
 @pytest.mark.parametrize("command", [["pool"], ["run", FINETUNE, "--sandbox", "none"]])
 def test_bf16_without_stacking_is_refused(tmp_path, capsys, command):
-    assert cli([*command, "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16"]) == 2
-    assert "--bf16 applies to stacked training: give --batch-models K" in capsys.readouterr().err
+    assert cli([*command, "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16", "--batch-models", "1"]) == 2
+    assert "--bf16 applies to stacked training, and --batch-models 1 turns stacking off" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before any work
+
+
+def test_small_cnns_on_cpu_are_stacked_by_default_and_batch_models_1_turns_it_off(quick_digits, tmp_path):
+    torch.set_num_threads(1)
+    stacked = ensure_pool(quick_digits, 5, cache_dir=tmp_path / "default", jobs=2, threads=1, progress=False)
+    # Four models besides model 0, two workers: two stacks of two rather than one stack and an idle worker.
+    assert [record.device.endswith("stacked x2") for record in stacked.retrained] == [False, True, True, True, True]
+    alone = ensure_pool(quick_digits, 2, cache_dir=tmp_path / "off", jobs=1, threads=1, batch_models=1, progress=False)
+    assert not any("stacked" in record.device for record in alone.retrained)
+
+
+def test_bf16_for_a_pool_that_is_not_stacked_is_refused_before_any_work(tmp_path):
+    with pytest.raises(HarnessError, match="bf16 applies to stacked training.*resnet18 on cpu is not stacked by default"):
+        ensure_pool("cifar10", 2, cache_dir=tmp_path, bf16=True, progress=False)
+    assert not any(tmp_path.iterdir())
 
 
 def test_run_builds_its_pool_stacked_when_asked(tmp_path):
