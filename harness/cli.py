@@ -69,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"unlearn-harness {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        if "joblib" in sys.modules:  # the command ran work items: end its idle local workers at once
+            from harness.parallel import release_local_workers
+
+            release_local_workers()
 
 
 if __name__ == "__main__":

@@ -51,7 +51,7 @@ class RunSettings:
     progress: bool = True
     scoring: ScoringOptions = field(default_factory=ScoringOptions)
     batch_models: int | None = None  # the pool's missing models trained this many at a time (harness.batched)
-    bf16: bool | None = None  # stacks under bf16 autocast on CPU too (None: on CUDA only)
+    bf16: bool | None = None  # stacks under bf16 autocast on CPU too (None: where the CPU computes in bf16 natively)
 
     def __post_init__(self) -> None:
         if self.n_models < 2:
@@ -234,8 +234,8 @@ def _evaluate_unlearned(outcomes: list, settings: RunSettings, phase: str, data,
     """Evaluate every returned model on the trusted side, one work item per model (harness.returned_models).
 
     On a cluster the items go to its workers, which load the data themselves; locally they run
-    here, on the data already in hand (a forward pass per split is cheap next to a worker loading
-    the whole dataset: benchmarks/RESULTS.md, "Evaluating returned models").
+    here, on the data already in hand: for digits at N = 32 on 2 cores, 2.0 s inline against 3.5 s
+    in two warm local workers that load the data first.
     """
     from harness.returned_models import ReturnedModel, evaluate_returned_model
 

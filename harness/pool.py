@@ -240,12 +240,18 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
     Same outcomes as run_model_task, per task. Models another builder holds are left "busy".
     Their records say "stacked xK" in the device description: their seconds are a stack's time
     shared out, never a reference retrain time (that stays a one-at-a-time measurement). `bf16`
-    is train_models' (True: bf16 autocast on CPU too; the records then say so).
+    is train_models' (True: bf16 autocast on CPU too; the records then say so); None decides in
+    the process that trains: on a CPU that computes in bf16 natively the stacks train under bf16
+    autocast, the CUDA path's precision (digits: 2.6x one at a time, against 1.9x in float32;
+    benchmarks/RESULTS.md, "Pool throughput"), elsewhere as train_models decides.
     """
     from harness.allocator import keep_freed_memory
     from harness.batched import evaluate_models, train_models
+    from harness.devices import cpu_has_native_bf16, resolve_device
 
     keep_freed_memory()  # a stack's activations are large: reuse them instead of re-faulting them every step
+    if bf16 is None and tasks and resolve_device(tasks[0].device).type == "cpu":
+        bf16 = cpu_has_native_bf16()
     outcomes = {id(task): "cached" for task in tasks if task.is_done()}
     with contextlib.ExitStack() as locks:
         todo = []
@@ -421,8 +427,9 @@ def ensure_pool(
     same models); their records carry "stacked xK" in the device description, and retrained model
     0 is trained alone, like the original, so that its time is the reference. None stacks where
     that was measured faster (harness.batched.pool_batch_models: small CNNs on CPU), 1 trains one
-    model at a time. `bf16` is train_models': None trains stacks under bf16 autocast on CUDA
-    only (as train_model does), True on CPU too.
+    model at a time. `bf16`: True trains stacks under bf16 autocast on CPU too, False in float32,
+    None under bf16 on CUDA (as train_model does) and on CPUs that compute in bf16 natively (see
+    run_stacked_tasks).
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices

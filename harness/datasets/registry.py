@@ -28,4 +28,13 @@ DATASETS: dict[str, DatasetInfo] = {
         split_keys=("val", "test"),  # fractions of the official 10k test images; train is the official 50k
     ),
     "surf": DatasetInfo("surf", "surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True),
+    # CIFAR-10's shapes, sizes and split without the archive: benchmarks and GPU checks (benchmarks/gpu_suite.sh).
+    "synthetic_cifar10": DatasetInfo(
+        "synthetic_cifar10", "synthetic_cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=False,
+        split_keys=("val", "test"),
+    ),
+    "synthetic_cifar10_small": DatasetInfo(
+        "synthetic_cifar10_small", "synthetic_cifar10_small", num_classes=10, in_channels=3, has_groups=False,
+        needs_files=False, split_keys=("val", "test"),
+    ),
 }
