@@ -152,7 +152,8 @@ def release_local_workers() -> None:
 
     executor = getattr(reusable_executor, "_executor", None)  # loky keeps its one reusable executor here
     if executor is not None:
-        executor.shutdown(wait=True, kill_workers=True)
+        with contextlib.suppress(Exception):  # only a shortcut: never the reason a finished command fails
+            executor.shutdown(wait=True, kill_workers=True)
 
 
 def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:
