@@ -55,34 +55,42 @@ class ReturnedModel:
 def evaluate_returned_model(item: ReturnedModel, data: "CompetitionData | None" = None) -> ModelRecord:
     """The outputs row of one returned model: evaluated, or its failure. Never raises for the model's sake.
 
-    `data` is the phase's data where the caller holds it; else this process's copy is used.
+    `data` is the phase's data where the caller holds it; else this process's copy is used (and
+    loaded only when the model's row is not stored yet).
     """
+    from harness.sandbox import weights_sha256
+    from harness.worker_data import worker_data
+
     outcome = item.outcome
     if outcome.status != "ok":
         return _failed(outcome, outcome.status, outcome.message)
     try:
-        return _evaluate(item, data)
+        digest = weights_sha256(outcome.weights_path)
+    except OSError as error:
+        return _failed(outcome, INVALID_MODEL, f"the returned weights cannot be read: {_one_line(error)}")
+    stored = _stored_record(item.stored_path, digest)
+    if stored is not None:
+        return stored
+    if data is None:  # the harness's own input: a problem loading it is the run's to report, not the model's
+        data = worker_data(item.competition, item.phase, item.data_dir, item.cache_dir)
+    try:
+        return _evaluate(item, data, digest)
     except Exception as error:  # one model must never abort the phase or lose the other models' rows
         log.warning("evaluating returned model %d failed", outcome.index, exc_info=True)
         # Not stored: the cause may be this machine's (memory, a device), so a re-run tries again.
         return _failed(outcome, INVALID_MODEL, f"evaluating the returned model failed: {type(error).__name__}: {_one_line(error)}")
 
 
-def _evaluate(item: ReturnedModel, data: "CompetitionData | None") -> ModelRecord:
+def _evaluate(item: ReturnedModel, data: "CompetitionData", digest: str) -> ModelRecord:
     from harness.evaluation import NonFiniteOutputs, evaluate_model
     from harness.models import build_model
-    from harness.sandbox import InvalidModel, load_returned_state_dict, weights_sha256
-    from harness.worker_data import worker_data
+    from harness.sandbox import InvalidModel, load_returned_state_dict
 
     outcome, competition = item.outcome, item.competition
-    digest = weights_sha256(outcome.weights_path)
-    stored = _stored_record(item.stored_path, digest)
-    if stored is not None:
-        return stored
     model = build_model(competition.architecture, competition.num_classes, competition.in_channels)
     try:
         model.load_state_dict(load_returned_state_dict(outcome.weights_path, model))
-        evaluation = evaluate_model(model, data or worker_data(competition, item.phase, item.data_dir, item.cache_dir), device=item.device)
+        evaluation = evaluate_model(model, data, device=item.device)
     except InvalidModel as error:
         record = _failed(outcome, INVALID_MODEL, _one_line(error))
     except NonFiniteOutputs as error:

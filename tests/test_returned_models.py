@@ -99,3 +99,18 @@ def test_a_run_with_unscorable_models_keeps_every_other_models_row(quick_digits,
     assert outputs.status[unlearned].tolist() == ["invalid_model", "ok", "invalid_model", "ok"]
     assert (~np.isnan(outputs.retain_acc[unlearned])).tolist() == [False, True, False, True]
     assert outputs.rows("retrained").sum() == 4
+
+
+def test_a_stored_row_is_reused_without_loading_the_data_and_missing_weights_are_a_failure(digits, tmp_path, monkeypatch):
+    competition, data = digits
+    item = _returned(tmp_path, competition, 2)
+    first = evaluate_returned_model(item, data)
+
+    def no_data(*args, **kwargs):
+        raise AssertionError("the data was loaded for a model whose row is stored")
+
+    monkeypatch.setattr("harness.worker_data.worker_data", no_data)
+    assert evaluate_returned_model(item) == first  # a re-run: this worker never loads the data
+    item.outcome.weights_path.unlink()
+    gone = evaluate_returned_model(item)
+    assert gone.status == "invalid_model" and gone.message.startswith("the returned weights cannot be read:")

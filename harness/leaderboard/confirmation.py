@@ -47,14 +47,16 @@ class RankingComparison:
 
     screened: list[ScreenedEntry]
     confirmed: list[LeaderboardRow]
-    pairs: int
-    pairs_kept: int  # pairs the re-run ranks strictly in the screening's order
+    pairs: int  # pairs of entries the screening ranked apart
+    pairs_kept: int  # of those, the pairs the re-run ranks strictly in the screening's order
+    tied_at_screening: int  # pairs the screening ranked equal (not counted in `pairs`)
     kendall_tau: float | None  # None where undefined (fewer than two distinct ranks)
     spearman_rho: float | None
 
     @property
-    def held(self) -> bool:
-        return self.pairs_kept == self.pairs
+    def held(self) -> bool | None:
+        """Whether every pair the screening ranked apart kept its order (None: it ranked none apart)."""
+        return self.pairs_kept == self.pairs if self.pairs else None
 
 
 def read_screening(directory: str | os.PathLike) -> list[ScreenedEntry]:
@@ -114,7 +116,8 @@ def compare_rankings(screened: Sequence[ScreenedEntry], rerun_dirs: Sequence[str
         raise ValueError(f"the re-run {missing.args[0]} is not on the confirmation leaderboard") from None
     if len(confirmed) != len(screened):
         raise ValueError(f"{len(screened)} entries screened, {len(confirmed)} re-run")
-    pairs = list(combinations(range(len(screened)), 2))  # (i, j): i was ranked above j
+    every_pair = list(combinations(range(len(screened)), 2))
+    pairs = [(i, j) for i, j in every_pair if screened[i].rank < screened[j].rank]  # i was ranked above j
     kept = sum(confirmed[i].rank < confirmed[j].rank for i, j in pairs)
     screening_ranks = [entry.rank for entry in screened]
     confirmed_ranks = [row.rank for row in confirmed]
@@ -123,6 +126,7 @@ def compare_rankings(screened: Sequence[ScreenedEntry], rerun_dirs: Sequence[str
         confirmed=confirmed,
         pairs=len(pairs),
         pairs_kept=kept,
+        tied_at_screening=len(every_pair) - len(pairs),
         kendall_tau=_correlation("kendalltau", screening_ranks, confirmed_ranks),
         spearman_rho=_correlation("spearmanr", screening_ranks, confirmed_ranks),
     )
@@ -141,13 +145,14 @@ def to_markdown(comparison: RankingComparison, *, competition: str, n_models: in
     """The comparison as Markdown: the verdict, the pool's reuse, one row per entry."""
     screened_n = max(entry.n_models for entry in comparison.screened)
     phase = comparison.screened[0].phase
-    held = "yes" if comparison.held else "no"
+    held = {True: "**yes**", False: "**no**", None: "undecided"}[comparison.held]
+    ties = f"; {comparison.tied_at_screening} pair(s) tied at the screening" if comparison.tied_at_screening else ""
     lines = [
         f"# Confirmation: {competition}, {phase} phase",
         "",
         f"The top {len(comparison.screened)} of {leaderboard_size} scored entries, screened at N = {screened_n}, re-run at N = {n_models}.",
         "",
-        f"- Ranking held: **{held}** ({comparison.pairs_kept} of {comparison.pairs} pairs in the screening's order)",
+        f"- Ranking held: {held} ({comparison.pairs_kept} of {comparison.pairs} pairs ranked apart at the screening kept their order{ties})",
         f"- Kendall's tau {_number(comparison.kendall_tau, 2)}, Spearman's rho {_number(comparison.spearman_rho, 2)} (screening ranks vs re-run ranks)",
         f"- Retrain pool: {pool_note}",
         "",
