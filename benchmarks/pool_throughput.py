@@ -47,6 +47,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from harness.allocator import keep_freed_memory
 from harness.batched import evaluate_models, train_models
 from harness.competition import Competition, load_competition
 from harness.data import CompetitionData, Split
@@ -417,6 +418,7 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--n-models must be at least 2 (two populations to score), got {args.n_models}")
     threads = args.threads or usable_cores()
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as the pool's workers do before training stacks (one at a time is unaffected)
     device = resolve_device(args.device)
     batch_models = args.batch_models or default_batch_models(device)
     competition = load_competition(args.competition)

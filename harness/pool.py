@@ -242,7 +242,7 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
     shared out, never a reference retrain time (that stays a one-at-a-time measurement). `bf16`
     is train_models' (True: bf16 autocast on CPU too; the records then say so); None decides in
     the process that trains: on a CPU that computes in bf16 natively the stacks train under bf16
-    autocast, the CUDA path's precision (digits: 2.6x one at a time, against 1.9x in float32;
+    autocast, the CUDA path's precision (digits: 2.6x one at a time, against 1.8x in float32;
     benchmarks/RESULTS.md, "Pool throughput"), elsewhere as train_models decides.
     """
     from harness.allocator import keep_freed_memory
