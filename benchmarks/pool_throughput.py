@@ -23,8 +23,8 @@ functional_call, a grouped-convolution stack in NCHW and in channels_last, one m
 --bf16 trains the stacked arm under bf16 autocast on CPU too (train_models(bf16=True)).
 
 The last line is `ratio batched/sequential: X` (models/hour stacked / models/hour one at a time).
-`cifar10` without the archive runs on synthetic CIFAR-shaped data of the real size (random uint8
-images, 10 classes), and says so. Results: benchmarks/RESULTS.md, section "Pool throughput".
+`cifar10` without the archive runs on synthetic CIFAR-shaped data of the real size
+(harness.datasets.synthetic_cifar10), and says so. Results: benchmarks/RESULTS.md, section "Pool throughput".
 
     python benchmarks/pool_throughput.py --competition digits --n-models 32
     python benchmarks/pool_throughput.py --competition digits --n-models 32 --processes 2 --strategies
@@ -47,6 +47,7 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
+from harness.allocator import keep_freed_memory
 from harness.batched import evaluate_models, train_models
 from harness.competition import Competition, load_competition
 from harness.data import CompetitionData, Split
@@ -70,12 +71,13 @@ GPU_PEAKS = {"H200": 989e12, "H100": 989e12}
 def competition_data(competition: Competition, phase: str, data_dir: str | None) -> tuple[CompetitionData, str]:
     """The competition's real data, or for cifar10 without its archive synthetic data of the real size."""
     try:
-        return load_data(competition, phase, data_dir, download=False), "real"
+        return load_data(competition, phase, data_dir, download=False), f"the competition's ({competition.dataset})"
     except DataError as error:
         if competition.dataset != "cifar10":
             raise
         print(f"note: {error}", file=sys.stderr)
-        return synthetic_cifar10(competition), "SYNTHETIC (random uint8 CIFAR-shaped images, 10 classes; no CIFAR-10 archive found)"
+        synthetic = dataclasses.replace(competition, name=f"{competition.name}-synthetic", dataset="synthetic_cifar10")
+        return load_data(synthetic, phase), "SYNTHETIC (harness.datasets.synthetic_cifar10: CIFAR-shaped class patterns plus noise; no CIFAR-10 archive found)"
 
 
 def load_benchmark_data(competition: Competition, phase: str, data_dir: str | None, subset: int | None) -> tuple[CompetitionData, str]:
@@ -85,37 +87,6 @@ def load_benchmark_data(competition: Competition, phase: str, data_dir: str | No
         return data, kind
     splits = {name: _head(getattr(data, name), subset) for name in ("retain", "forget", "val", "test")}
     return dataclasses.replace(data, **splits), f"{kind}, first {subset} examples of each split"
-
-
-def synthetic_cifar10(competition: Competition, seed: int = 0) -> CompetitionData:
-    """CIFAR-10's sizes and shapes with random pixels: 50,000 train (forget by the competition's rule), 10,000 held out."""
-    from harness.datasets.cifar10 import MEAN, STD
-
-    generator = torch.Generator().manual_seed(seed)
-    n_train, n_heldout = 50_000, 10_000
-    pixels = torch.randint(0, 256, (n_train + n_heldout, 3, 32, 32), generator=generator, dtype=torch.uint8)
-    labels = torch.randint(0, 10, (n_train + n_heldout,), generator=generator)
-    images = (pixels.float().div_(255) - torch.tensor(MEAN).view(1, 3, 1, 1)) / torch.tensor(STD).view(1, 3, 1, 1)
-    train = torch.arange(n_train)
-    if competition.forget.kind == "class":
-        forget_mask = labels[:n_train] == competition.forget.class_index
-    else:
-        forget_mask = torch.zeros(n_train, dtype=torch.bool)
-        forget_mask[torch.randperm(n_train, generator=generator)[: round(competition.forget.fraction * n_train)]] = True
-    n_val = round(competition.split.val * n_heldout)
-    heldout = n_train + torch.randperm(n_heldout, generator=generator)
-
-    def split(rows: torch.Tensor) -> Split:
-        return Split(images[rows].contiguous(), labels[rows], np.array([f"synthetic-{int(r):05d}" for r in rows]))
-
-    return CompetitionData(
-        retain=split(train[~forget_mask]),
-        forget=split(train[forget_mask]),
-        val=split(heldout[:n_val]),
-        test=split(heldout[n_val:]),
-        num_classes=10,
-        checksum="synthetic",
-    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -447,6 +418,7 @@ def run(args: argparse.Namespace) -> int:
         raise HarnessError(f"--n-models must be at least 2 (two populations to score), got {args.n_models}")
     threads = args.threads or usable_cores()
     torch.set_num_threads(threads)
+    keep_freed_memory()  # as the pool's workers do before training stacks (one at a time is unaffected)
     device = resolve_device(args.device)
     batch_models = args.batch_models or default_batch_models(device)
     competition = load_competition(args.competition)

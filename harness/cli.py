@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "pool": ("pool", "build or reuse the retrain pool of a competition"),
     "leaderboard": ("leaderboard", "rank result folders into a leaderboard"),
     "reproduce": ("reproduce", "score every baseline and write the leaderboard"),
+    "confirm": ("confirm", "re-run a leaderboard's top K at a larger N: did the ranking hold?"),
     "manifest": ("manifest", "regenerate or verify a split manifest"),
 }
 
@@ -68,6 +69,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print(f"unlearn-harness {args.command}: interrupted; re-run the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        if "joblib" in sys.modules:  # the command ran work items: end its idle local workers at once
+            from harness.parallel import release_local_workers
+
+            release_local_workers()
 
 
 if __name__ == "__main__":

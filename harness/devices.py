@@ -75,6 +75,21 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine() or "unknown CPU"
 
 
+# /proc/cpuinfo flags of CPUs that compute in bf16 natively (AMX tiles, AVX-512 BF16 dot products).
+NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
+
+
+@lru_cache(maxsize=1)
+def cpu_has_native_bf16() -> bool:
+    """Whether this CPU computes in bf16 natively; without that, bf16 autocast on CPU is emulated and slower."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as handle:
+            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
+    except OSError:
+        return False
+    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+
+
 def describe_device(device: str | torch.device, threads: int | None = None) -> str:
     """E.g. "cpu: Intel(R) Xeon(R) Processor, 1 torch thread" or "cuda: NVIDIA H100 80GB HBM3"."""
     device = resolve_device(device)

@@ -20,6 +20,10 @@ from scoring.confidence import logit_scaled_confidence
 DEFAULT_BATCH_SIZE = 512
 
 
+class NonFiniteOutputs(ValueError):
+    """The model's logits hold NaN or infinite values (finite weights can still give them), so it cannot be scored."""
+
+
 @dataclass(frozen=True)
 class ModelEvaluation:
     forget_confidences: np.ndarray  # float64 [E], forget set in manifest order
@@ -60,18 +64,26 @@ def evaluate_model(
 ) -> ModelEvaluation:
     """Forget-set confidences (scoring.logit_scaled_confidence) and retain/test/forget(/val) accuracy.
 
-    Leaves the model in eval mode on `device`.
+    Leaves the model in eval mode on `device`. Raises NonFiniteOutputs, naming the split, when
+    the model's logits on any split hold NaN or infinite values.
     """
-    forget_logits = predict_logits(model, data.forget, device=device, batch_size=batch_size)
+
+    def logits(split: Split, name: str) -> np.ndarray:
+        values = predict_logits(model, split, device=device, batch_size=batch_size)
+        finite = np.isfinite(values).all(axis=1)
+        if not finite.all():
+            raise NonFiniteOutputs(f"its outputs on the {name} set are NaN or infinite for {int((~finite).sum())} of {len(split)} examples")
+        return values
+
+    def acc(split: Split, name: str) -> float:
+        return accuracy_from_logits(logits(split, name), split.labels)
+
+    forget_logits = logits(data.forget, "forget")
     forget_labels = data.forget.labels.numpy()
-
-    def acc(split: Split) -> float:
-        return accuracy_from_logits(predict_logits(model, split, device=device, batch_size=batch_size), split.labels)
-
     return ModelEvaluation(
         forget_confidences=logit_scaled_confidence(forget_logits, forget_labels),
-        retain_acc=acc(data.retain),
-        test_acc=acc(data.test),
+        retain_acc=acc(data.retain, "retain"),
+        test_acc=acc(data.test, "test"),
         forget_acc=accuracy_from_logits(forget_logits, forget_labels),
-        val_acc=acc(data.val) if include_val and len(data.val) else None,
+        val_acc=acc(data.val, "validation") if include_val and len(data.val) else None,
     )

@@ -7,6 +7,7 @@ idempotent and writes its own result atomically, so any engine may run, retry or
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from typing import Callable, Iterator, Sequence, TypeVar
 
 import joblib
@@ -17,6 +18,16 @@ from harness.progress import progress
 T = TypeVar("T")
 
 BACKENDS = ("loky", "dask", "ray")
+CLUSTER_BACKENDS = ("dask", "ray")
+
+# The backend that execution_backend configured, so that run_tasks never runs a work item in the
+# client when a cluster's workers are there to run it.
+_active_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("harness_backend", default=None)
+
+
+def on_cluster() -> bool:
+    """Whether work items go to a cluster's workers (dask or Ray), whatever their number."""
+    return _active_backend.get() in CLUSTER_BACKENDS
 
 
 @contextlib.contextmanager
@@ -29,18 +40,21 @@ def execution_backend(backend: str = "loky", *, jobs: int = 1, scheduler: str | 
     """
     if backend not in BACKENDS:
         raise HarnessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "loky":
-        if scheduler:
-            raise HarnessError("--scheduler applies to --backend dask or ray, not loky")
-        with joblib.parallel_config(backend="loky", n_jobs=jobs):
-            yield jobs
-        return
-    if backend == "dask":
-        with _dask_client(jobs, scheduler) as workers, joblib.parallel_config(backend="dask", n_jobs=workers):
-            yield workers
-        return
-    with _ray_runtime(scheduler) as workers, joblib.parallel_config(backend="ray", n_jobs=workers):
-        yield workers
+    if backend == "loky" and scheduler:
+        raise HarnessError("--scheduler applies to --backend dask or ray, not loky")
+    marker = _active_backend.set(backend)
+    try:
+        if backend == "loky":
+            with joblib.parallel_config(backend="loky", n_jobs=jobs):
+                yield jobs
+        elif backend == "dask":
+            with _dask_client(jobs, scheduler) as workers, joblib.parallel_config(backend="dask", n_jobs=workers):
+                yield workers
+        else:
+            with _ray_runtime(scheduler) as workers, joblib.parallel_config(backend="ray", n_jobs=workers):
+                yield workers
+    finally:
+        _active_backend.reset(marker)
 
 
 @contextlib.contextmanager
@@ -53,7 +67,7 @@ def _dask_client(jobs: int, scheduler: str | None) -> Iterator[int]:
         with Client(scheduler) as client:
             yield max(1, len(client.scheduler_info().get("workers", {})))
         return
-    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=None) as cluster:
+    with LocalCluster(n_workers=jobs, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
         with Client(cluster):
             yield jobs
 
@@ -79,26 +93,67 @@ def _ray_runtime(scheduler: str | None) -> Iterator[int]:
 def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: str = "task") -> list[T]:
     """Run zero-argument callables under the configured joblib backend, in order of `tasks`.
 
-    One task runs inline (no worker start-up cost and easier debugging).
+    Locally, one task or one job runs inline (no worker start-up cost and easier debugging); under
+    a cluster backend every task goes to the cluster's workers, so the client only plans.
     """
     if not tasks:
         return []
-    if jobs <= 1 or len(tasks) == 1:
+    cluster = on_cluster()
+    if not cluster and (jobs <= 1 or len(tasks) == 1):
         return [task() for task in progress(tasks, desc=desc, unit=unit)]
     results: list[T | None] = [None] * len(tasks)
-    calls = (joblib.delayed(_indexed)(index, task) for index, task in enumerate(tasks))
-    try:
-        # Results as they finish, so the progress bar moves with the work.
-        runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)), return_as="generator_unordered")
-    except ValueError:  # backends without streaming results (Ray's)
-        runner = joblib.Parallel(n_jobs=min(jobs, len(tasks)))
-    for index, result in progress(runner(calls), total=len(tasks), desc=desc, unit=unit):
+    n_jobs = max(1, min(jobs, len(tasks)))
+    if cluster and joblib.effective_n_jobs(n_jobs) == 1:
+        # joblib runs a one-slot pool in the calling process; a cluster of one still gets the work.
+        finished = _on_single_slot_cluster(tasks)
+    else:
+        calls = (joblib.delayed(_indexed)(index, task) for index, task in enumerate(tasks))
+        try:
+            # Results as they finish, so the progress bar moves with the work.
+            runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
+        except ValueError:  # backends without streaming results (Ray's)
+            runner = joblib.Parallel(n_jobs=n_jobs)
+        finished = runner(calls)
+    for index, result in progress(finished, total=len(tasks), desc=desc, unit=unit):
         results[index] = result
     return results  # type: ignore[return-value]
 
 
+def _on_single_slot_cluster(tasks: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
+    """(index, result) of every task, run by the cluster's own API (joblib would run them here)."""
+    if _active_backend.get() == "dask":
+        from dask.distributed import as_completed, get_client
+
+        futures = get_client().map(_indexed, range(len(tasks)), tasks, pure=False)
+        for future in as_completed(futures):
+            yield future.result()
+        return
+    import ray
+
+    remote = ray.remote(_indexed)
+    pending = [remote.remote(index, task) for index, task in enumerate(tasks)]
+    while pending:
+        done, pending = ray.wait(pending, num_returns=1)
+        yield ray.get(done[0])
+
+
 def _indexed(index: int, task: Callable[[], T]) -> tuple[int, T]:
     return index, task()
+
+
+def release_local_workers() -> None:
+    """End the idle local (loky) worker processes now, rather than wait for their interpreters to wind down.
+
+    For a command that is done with them: Python's own exit joins each worker while it tears torch
+    down, over a second for nothing. Every item already wrote its result atomically, and a killed
+    worker leaves nothing behind that the next run does not clean up.
+    """
+    from joblib.externals.loky import reusable_executor
+
+    executor = getattr(reusable_executor, "_executor", None)  # loky keeps its one reusable executor here
+    if executor is not None:
+        with contextlib.suppress(Exception):  # only a shortcut: never the reason a finished command fails
+            executor.shutdown(wait=True, kill_workers=True)
 
 
 def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:

@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 import statistics
 import time
@@ -40,6 +41,9 @@ from harness.errors import DataError, HarnessError
 from harness.models import architecture_signature
 from harness.progress import progress, progress_disabled
 from harness.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
+from harness.worker_data import worker_data as _worker_data  # one worker process builds many models: data loaded once
+
+log = logging.getLogger(__name__)
 
 POOL_FORMAT = 1
 ORIGINAL = "original"
@@ -216,7 +220,14 @@ def run_model_task(task: ModelTask, blocking: bool = False) -> str:
             return "cached"
         _remove_leftovers(task)
         _build(task)
+    _log_built(task)
     return "built"
+
+
+def _log_built(task: ModelTask, stacked: int = 1) -> None:
+    # Says which process built which model: on a cluster, the workers' logs show where the pool was trained.
+    how = f" in a stack of {stacked}" if stacked > 1 else ""
+    log.info("built %s model %d of %s/%s%s on %s", task.kind, task.index, task.competition.name, task.phase, how, task.device)
 
 
 def _remove_leftovers(task: ModelTask) -> None:
@@ -263,10 +274,18 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
     Same outcomes as run_model_task, per task. Models another builder holds are left "busy".
     Their records say "stacked xK" in the device description: their seconds are a stack's time
     shared out, never a reference retrain time (that stays a one-at-a-time measurement). `bf16`
-    is train_models' (True: bf16 autocast on CPU too; the records then say so).
+    is train_models' (True: bf16 autocast on CPU too; the records then say so); None decides in
+    the process that trains: on a CPU that computes in bf16 natively the stacks train under bf16
+    autocast, the CUDA path's precision (digits: 2.6x one at a time, against 1.8x in float32;
+    benchmarks/RESULTS.md, "Pool throughput"), elsewhere as train_models decides.
     """
+    from harness.allocator import keep_freed_memory
     from harness.batched import evaluate_models, train_models
+    from harness.devices import cpu_has_native_bf16, resolve_device
 
+    keep_freed_memory()  # a stack's activations are large: reuse them instead of re-faulting them every step
+    if bf16 is None and tasks and resolve_device(tasks[0].device).type == "cpu":
+        bf16 = cpu_has_native_bf16()
     outcomes = {id(task): "cached" for task in tasks if task.is_done()}
     with contextlib.ExitStack() as locks:
         todo = []
@@ -290,6 +309,7 @@ def run_stacked_tasks(tasks: list[ModelTask], bf16: bool | None = None) -> list[
                 evaluations = evaluate_models([model.model for model in trained], data, device=first.device)
                 for task, model, evaluation in zip(todo, trained, evaluations):
                     _record_model(task, model, evaluation, stacked=len(todo), bf16=bool(bf16))
+                    _log_built(task, stacked=len(todo))
                     outcomes[id(task)] = "built"
     return [outcomes[id(task)] for task in tasks]
 
@@ -337,18 +357,6 @@ def _warm_up_once(task: ModelTask, data) -> None:
     _warmed_up.add(key)
 
 
-# One worker process builds many models of the same phase: load (and verify) the data once.
-_worker_data_cache: dict[tuple, Any] = {}
-
-
-def _worker_data(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):
-    from harness.datasets import load_data
-
-    key = (competition.fingerprint_json(), phase, data_dir, cache_dir)
-    if key not in _worker_data_cache:
-        _worker_data_cache.clear()
-        _worker_data_cache[key] = load_data(competition, phase, data_dir, cache_dir=cache_dir)
-    return _worker_data_cache[key]
 
 
 def save_weights(model, path: Path) -> None:
@@ -449,10 +457,12 @@ def ensure_pool(
     retrains timed here, one at a time, the first time this pool meets this device description
     (which includes the CPU thread count), then read from the pool's cache, so every command and
     every N uses the same one; run unlearning with `pool.reference.threads` threads to compare
-    like with like. `batch_models` > 1 trains the retrained models that many at a time in one
-    stacked network (harness.batched; statistically, not bitwise, the same models); their records
-    carry "stacked xK" in the device description. `bf16` is train_models': None trains stacks
-    under bf16 autocast on CUDA only (as train_model does), True on CPU too.
+    like with like. `batch_models` > 1 trains the retrained models up to that many at a time in
+    one stacked network (harness.batched; statistically, not bitwise, the same models); their
+    records carry "stacked xK" in the device description. None stacks where that was measured
+    faster (harness.batched.pool_batch_models: small CNNs on CPU), 1 trains one model at a time.
+    `bf16`: True trains stacks under bf16 autocast on CPU too, False in float32, None under bf16
+    on CUDA (as train_model does) and on CPUs that compute in bf16 natively (see run_stacked_tasks).
     """
     from harness.devices import default_jobs, describe_device, resolve_device, threads_per_worker
     from harness.parallel import worker_devices
@@ -470,6 +480,7 @@ def ensure_pool(
         raise HarnessError(f"batch_models must be a positive integer, got {batch_models!r}")
     device_name = str(resolve_device(device))
     threads = threads or threads_per_worker(jobs)
+    batch_models = _batch_models(competition, device_name, batch_models, bf16)
     data_dir = str(data_dir) if data_dir else None
     cache_dir = str(cache_dir) if cache_dir else None
 
@@ -505,14 +516,24 @@ def ensure_pool(
     )
 
 
+def _batch_models(competition: Competition, device: str, batch_models: int | None, bf16: bool | None) -> int:
+    from harness.batched import pool_batch_models
+
+    resolved = pool_batch_models(competition.architecture, device) if batch_models is None else batch_models
+    if bf16 and resolved == 1:
+        how = "batch_models=1 asks for that" if batch_models == 1 else f"{competition.architecture} on {device} is not stacked by default"
+        raise HarnessError(f"bf16 applies to stacked training, and this pool trains one model at a time ({how}); give batch_models > 1")
+    return resolved
+
+
 def _build_missing(
     tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None, bf16: bool | None = None
 ) -> int:
     """Run the tasks whose models are missing; returns how many models this call built.
 
-    With `batch_models` > 1, retrained models are built `batch_models` at a time in one stacked
-    network (harness.batched): a work item is then a group of models, and each model still gets
-    its own record, so resuming and concurrent builders work as for single models.
+    With `batch_models` > 1, retrained models are built up to `batch_models` at a time in one
+    stacked network (harness.batched): a work item is then a group of models, and each model still
+    gets its own record, so resuming and concurrent builders work as for single models.
     """
     from harness.parallel import run_tasks
 
@@ -525,7 +546,9 @@ def _build_missing(
             # so its time becomes the reference for the time limit, measured beside the stacks.
             single = [task for task in missing if task.kind == ORIGINAL or task.index == 0]
             stacked = [task for task in missing if task.kind != ORIGINAL and task.index != 0]
-            groups = [stacked[start:start + batch_models] for start in range(0, len(stacked), batch_models)]
+            # Every worker gets a stack where there are enough models (a few smaller stacks beat one idle worker).
+            size = min(batch_models, max(2, -(-len(stacked) // jobs)))
+            groups = [stacked[start:start + size] for start in range(0, len(stacked), size)]
             # The stacks, the longest items, go first so that the workers finish together.
             work = [partial(run_stacked_tasks, group, bf16=bf16) for group in groups] + [partial(run_model_task, task) for task in single]
             results = run_tasks(work, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")

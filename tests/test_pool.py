@@ -42,6 +42,7 @@ def quick_competition() -> Path:
 
 def _pool(competition, cache, n_models, **kwargs):
     kwargs.setdefault("jobs", 1)  # in-process: no worker start-up in unit tests
+    kwargs.setdefault("batch_models", 1)  # one model at a time: stacked builds are tests/test_pool_stacked.py's
     return ensure_pool(competition, n_models, cache_dir=cache, threads=1, progress=False, **kwargs)
 
 
@@ -209,7 +210,7 @@ _BUILDER = textwrap.dedent(
     import sys, torch
     torch.set_num_threads(1)
     from harness.pool import ensure_pool
-    pool = ensure_pool(sys.argv[1], int(sys.argv[2]), cache_dir=sys.argv[3], jobs=1, threads=1, progress=False)
+    pool = ensure_pool(sys.argv[1], int(sys.argv[2]), cache_dir=sys.argv[3], jobs=1, threads=1, batch_models=1, progress=False)
     print("built", pool.built_now)
     """
 )

@@ -7,8 +7,8 @@ harness.evaluation.ModelEvaluation).
 """
 
 from harness.batched.evaluate import evaluate_models
-from harness.batched.sizes import default_batch_models
+from harness.batched.sizes import default_batch_models, pool_batch_models
 from harness.batched.stack import StackedModel, stack_models
 from harness.batched.train import train_models
 
-__all__ = ["StackedModel", "default_batch_models", "evaluate_models", "stack_models", "train_models"]
+__all__ = ["StackedModel", "default_batch_models", "evaluate_models", "pool_batch_models", "stack_models", "train_models"]

@@ -46,20 +46,22 @@ def add_execution_arguments(parser: argparse.ArgumentParser) -> None:
 def add_stacking_arguments(parser: argparse.ArgumentParser) -> None:
     """How the retrain pool trains its missing models: one at a time, or stacked (harness.batched)."""
     parser.add_argument("--batch-models", type=int, metavar="K",
-                        help="train missing retrained models K at a time in one stacked network (faster for small models)")
-    parser.add_argument("--bf16", action="store_true",
-                        help="with --batch-models: train the stacks under bf16 autocast on CPU too, as on CUDA (faster where the CPU has bf16 units)")
+                        help="train missing retrained models up to K at a time in one stacked network "
+                             "(default: stacks of 8 where that is faster, small CNNs on CPU; 1: one at a time)")
+    parser.add_argument("--bf16", action=argparse.BooleanOptionalAction, default=None,
+                        help="train the stacks under bf16 autocast on CPU too, as on CUDA (default: where the CPU computes in bf16 "
+                             "natively, AMX or AVX-512 BF16; --no-bf16: float32)")
 
 
 def stacking(args: argparse.Namespace) -> tuple[int | None, bool | None]:
-    """(batch_models, bf16) for ensure_pool from the stacking arguments; a clear error for a lone --bf16."""
+    """(batch_models, bf16) for ensure_pool from the stacking arguments; a clear error for --bf16 without stacks."""
     from harness.errors import HarnessError
 
     if args.batch_models is not None and args.batch_models < 1:
         raise HarnessError(f"--batch-models must be at least 1, got {args.batch_models}")
-    if args.bf16 and not (args.batch_models and args.batch_models > 1):
-        raise HarnessError("--bf16 applies to stacked training: give --batch-models K (K > 1) too")
-    return args.batch_models, (True if args.bf16 else None)
+    if args.bf16 and args.batch_models == 1:
+        raise HarnessError("--bf16 applies to stacked training, and --batch-models 1 turns stacking off")
+    return args.batch_models, args.bf16
 
 
 def apply_verbosity(args: argparse.Namespace) -> None:

@@ -33,4 +33,13 @@ DATASETS: dict[str, DatasetInfo] = {
     "digits_kaggle": DatasetInfo(
         "digits_kaggle", "digits_kaggle", num_classes=10, in_channels=3, has_groups=True, needs_files=False, has_kaggle_fields=True
     ),
+    # CIFAR-10's shapes, sizes and split without the archive: benchmarks and GPU checks (benchmarks/gpu_suite.sh).
+    "synthetic_cifar10": DatasetInfo(
+        "synthetic_cifar10", "synthetic_cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=False,
+        split_keys=("val", "test"),
+    ),
+    "synthetic_cifar10_small": DatasetInfo(
+        "synthetic_cifar10_small", "synthetic_cifar10_small", num_classes=10, in_channels=3, has_groups=False,
+        needs_files=False, split_keys=("val", "test"),
+    ),
 }

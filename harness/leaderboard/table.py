@@ -45,6 +45,7 @@ CSV_COLUMNS = (
     "paired_with_next",
     "failure",
     "result_dir",
+    "phase",
 )
 
 
@@ -70,6 +71,7 @@ class LeaderboardRow:
     failure: str | None
     result_dir: str
     phase_dir: str = ""
+    phase: str = ""  # the phase ranked, so that a leaderboard can be re-run (`unlearn-harness confirm`)
     order_kept_vs_next: float | None = None
     paired_with_next: bool | None = None
     rank_group: int | None = None
@@ -194,6 +196,7 @@ def _row(result: PhaseResult) -> LeaderboardRow:
         failure=_failure_text(failure, record["status"]),
         result_dir=str(result.result_dir),
         phase_dir=str(result.phase_dir),
+        phase=record["phase"],
         # score.json stores a resample that had no defined score (NaN) as null.
         samples=None if samples is None else np.array([np.nan if s is None else s for s in samples], dtype=np.float64),
         fingerprint=record.get("retrained_fingerprint"),
