@@ -11,7 +11,7 @@ import json
 import pytest
 
 from harness.errors import HarnessError
-from harness.sandbox import mean_run_seconds, run_submission
+from harness.sandbox import run_submission
 from hostile.support import EXAMPLES, HOSTILE, REPO, TEST_LIMITS, changed_from_original, planned_submission, tiny_job
 
 pytestmark = pytest.mark.slow

@@ -14,7 +14,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.commands._evaluation_args import add_execution_arguments, apply_verbosity, run_settings
+from harness.commands._evaluation_args import add_execution_arguments, add_time_cutoff_argument, apply_verbosity, run_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -27,6 +27,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the screening's retrain pool cache, so that its models are reused")
     parser.add_argument("--out", type=Path, metavar="DIR", help="where the re-runs and the report go (default LEADERBOARD_DIR/confirm-N<M>)")
     parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per re-run (default 100)")
+    add_time_cutoff_argument(parser)  # default here: the screening's own cutoff
     add_execution_arguments(parser)
 
 
@@ -50,6 +51,8 @@ def main(args: argparse.Namespace) -> int:
         raise HarnessError(f"--n-models {args.n_models} must be larger than the screening's N = {screening_n}")
     screened = [load_phase_result(entry.result_dir, entry.phase) for entry in top]
     competition = _competition(args.competition, screened)
+    if args.time_cutoff is None:  # the screening's (a leaderboard holds one cutoff)
+        args.time_cutoff = screened[0].record.get("time_cutoff")
     submissions = [_submission(result) for result in screened]
     phase = top[0].phase
     out = (args.out or args.leaderboard / f"confirm-N{args.n_models}").resolve()
