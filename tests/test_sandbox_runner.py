@@ -68,7 +68,7 @@ def test_the_first_failure_stops_the_job_and_is_remembered(tmp_path):
 @pytest.mark.parametrize(
     "submission, status, words",
     [
-        ("import_error.py", "import_error", "No module named 'a_module_that_does_not_exist'"),
+        ("import_error.py", "import_error", "module 'a_module_that_does_not_exist' is not in the environment of competition 'tiny'"),
         ("missing_function.py", "missing_function", "defines no function unlearn(net, retain, forget, val)"),
     ],
 )
