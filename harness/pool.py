@@ -498,11 +498,18 @@ def ensure_pool(
         )
         for number, (kind, index) in enumerate(models)
     ]
-    built_now = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress, batch_models, bf16)
+    description = describe_device(device_name, threads)
+    # On a CPU the reference's dedicated retrains are work items beside the pool's models (CPU time
+    # does not depend on the load); on a GPU, where wall time is the yardstick, they run alone after.
+    timing_items = []
+    if not device_name.startswith("cuda") and read_reference_timing(_timing_file(path, description), description) is None:
+        timing_items = [partial(timed_retrain, tasks[1], run) for run in range(REFERENCE_RUNS)]
+    built_now, timed = _build_missing(tasks, jobs, f"retrain pool {competition.name}/{phase}", progress, batch_models, bf16,
+                                      extra=timing_items)
 
     original = read_record(_record_path(path, ORIGINAL, 0))
     retrained = [read_record(task.record_path) for task in tasks[1:]]
-    reference = _reference_timing(path, describe_device(device_name, threads), tasks[1], progress)
+    reference = _reference_timing(path, description, tasks[1], progress, measured=timed or None)
     return Pool(
         path=path,
         competition=competition.name,
@@ -527,9 +534,11 @@ def _batch_models(competition: Competition, device: str, batch_models: int | Non
 
 
 def _build_missing(
-    tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None, bf16: bool | None = None
-) -> int:
-    """Run the tasks whose models are missing; returns how many models this call built.
+    tasks: list[ModelTask], jobs: int, desc: str, show_progress: bool, batch_models: int | None = None, bf16: bool | None = None,
+    extra: list = (),
+) -> tuple[int, list]:
+    """Run the tasks whose models are missing, and the `extra` work items beside them; returns how
+    many models this call built and the extra items' results.
 
     With `batch_models` > 1, retrained models are built up to `batch_models` at a time in one
     stacked network (harness.batched): a work item is then a group of models, and each model still
@@ -538,8 +547,10 @@ def _build_missing(
     from harness.parallel import run_tasks
 
     missing = [task for task in tasks if not task.is_done()]
+    extra = list(extra)
     if not missing:
-        return 0
+        with progress_disabled(not show_progress):
+            return 0, run_tasks(extra, jobs=jobs, desc="timing the reference retrain", unit="retrain")
     with progress_disabled(not show_progress):
         if batch_models and batch_models > 1:
             # Retrained model 0 trains alone: a stacked model's seconds are a shared-out stack time,
@@ -551,16 +562,18 @@ def _build_missing(
             groups = [stacked[start:start + size] for start in range(0, len(stacked), size)]
             # The stacks, the longest items, go first so that the workers finish together.
             work = [partial(run_stacked_tasks, group, bf16=bf16) for group in groups] + [partial(run_model_task, task) for task in single]
-            results = run_tasks(work, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")
+            results = run_tasks(work + extra, jobs=jobs, desc=f"{desc} (stacks of {batch_models})", unit="item")
+            results, extra_results = results[: len(work)], results[len(work):]
             missing = [task for group in groups for task in group] + single
             outcomes = [outcome for result in results for outcome in ([result] if isinstance(result, str) else result)]
         else:
-            outcomes = run_tasks([partial(run_model_task, task) for task in missing], jobs=jobs, desc=desc, unit="model")
+            results = run_tasks([partial(run_model_task, task) for task in missing] + extra, jobs=jobs, desc=desc, unit="item")
+            outcomes, extra_results = results[: len(missing)], results[len(missing):]
         # Models another builder was training: wait for its lock, then take its result or build it ourselves.
         busy = [task for task, outcome in zip(missing, outcomes) if outcome == "busy"]
         waits = [partial(run_model_task, task, True) for task in busy]
         outcomes += run_tasks(waits, jobs=jobs, desc="waiting for other builders", unit="model")
-    return sum(outcome == "built" for outcome in outcomes)
+    return sum(outcome == "built" for outcome in outcomes), extra_results
 
 
 def _manifest(competition: Competition, phase: str, data_dir: str | None, cache_dir: str | None):
@@ -587,22 +600,27 @@ def _write_identity(path: Path, competition: Competition, phase: str, manifest_c
     atomic_write_text(identity_file, json.dumps(identity, indent=2, sort_keys=True) + "\n")
 
 
-def _reference_timing(path: Path, description: str, probe: ModelTask, show_progress: bool) -> ReferenceTiming:
-    """The pool's reference timing on `description`: the stored one, else measured now and stored.
+def _timing_file(path: Path, description: str) -> Path:
+    return path / "timings" / f"{hashlib.sha256(description.encode()).hexdigest()[:16]}.json"
 
-    Concurrent builders measure it once: the first takes the lock, the others then read its file.
+
+def _reference_timing(path: Path, description: str, probe: ModelTask, show_progress: bool,
+                      measured: list[dict[str, float | int]] | None = None) -> ReferenceTiming:
+    """The pool's reference timing on `description`: the stored one, else `measured` (the timed
+    retrains that ran beside the build), else measured now; stored in either case.
+
+    Concurrent builders keep one: the first to take the lock stores its own, the others read it.
     """
-    digest = hashlib.sha256(description.encode()).hexdigest()[:16]
-    timing_file = path / "timings" / f"{digest}.json"
+    timing_file = _timing_file(path, description)
     stored = read_reference_timing(timing_file, description)
     if stored is not None:
         return stored
-    with file_lock(path / "locks" / f"timing-{digest}.lock"):
+    with file_lock(path / "locks" / f"timing-{timing_file.stem}.lock"):
         stored = read_reference_timing(timing_file, description)
         if stored is not None:
             return stored
         with progress_disabled(not show_progress):
-            runs = timed_retrains(probe, REFERENCE_RUNS)
+            runs = measured or timed_retrains(probe, REFERENCE_RUNS)
         timing = ReferenceTiming(
             cpu_seconds=None if probe.device.startswith("cuda") else float(statistics.median(run["cpu_seconds"] for run in runs)),
             wall_seconds=float(statistics.median(run["wall_seconds"] for run in runs)),
@@ -646,25 +664,29 @@ def read_reference_timing(timing_file: Path, description: str) -> ReferenceTimin
 
 
 def timed_retrains(task: ModelTask, runs: int) -> list[dict[str, float | int]]:
-    """Retrain `runs` models (thrown away) on `task`'s device, one at a time, and time each one.
+    """Retrain `runs` models (thrown away) on `task`'s device, one at a time, and time each one
+    (timed_retrain). Returns [{seed, cpu_seconds, wall_seconds}]."""
+    if runs < 1:
+        raise HarnessError(f"the reference timing needs at least one retrain, got {runs}")
+    return [timed_retrain(task, run) for run in progress(range(runs), desc="timing the reference retrain", unit="retrain")]
 
-    Each retrain is timed around the training call, after the warm-up, on two clocks: this
-    process's CPU time (time.process_time: user + system of all its threads) and wall time
-    (train_model synchronizes CUDA before it returns). Seeds come from their own stream, so the
-    runs are the same whatever the pool holds. Returns [{seed, cpu_seconds, wall_seconds}].
+
+def timed_retrain(task: ModelTask, run: int) -> dict[str, float | int]:
+    """Retrain one model (thrown away) on `task`'s device and time it, a work item of its own.
+
+    Timed around the training call, after the warm-up, on two clocks: this process's CPU time
+    (time.process_time: user + system of all its threads) and wall time (train_model
+    synchronizes CUDA before it returns). CPU time does not depend on what else the machine
+    runs, so on a CPU these retrains run beside the pool's models. Seeds come from their own
+    stream, so the runs are the same whatever the pool holds.
     """
     from harness.training import train_model
 
-    if runs < 1:
-        raise HarnessError(f"the reference timing needs at least one retrain, got {runs}")
-    timed = []
     with _torch_threads(task.threads):
         data = _worker_data(task.competition, task.phase, task.data_dir, task.cache_dir)
         _warm_up_once(task, data)
-        for run in progress(range(runs), desc="timing the reference retrain", unit="retrain"):
-            seed = model_seed(task.competition, REFERENCE, run)
-            cpu_start, wall_start = time.process_time(), time.perf_counter()
-            train_model(task.competition, data, train_on="retain", seed=seed, device=task.device, progress=False)
-            wall = time.perf_counter() - wall_start
-            timed.append({"seed": seed, "cpu_seconds": time.process_time() - cpu_start, "wall_seconds": wall})
-    return timed
+        seed = model_seed(task.competition, REFERENCE, run)
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        train_model(task.competition, data, train_on="retain", seed=seed, device=task.device, progress=False)
+        wall = time.perf_counter() - wall_start
+        return {"seed": seed, "cpu_seconds": time.process_time() - cpu_start, "wall_seconds": wall}
