@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.submission_kit import Deadline, classification_loss, cosine, train
+from harness.kit import Deadline, classification_loss, cosine, train
 
 LEARNING_RATE = 0.1
 MOMENTUM = 0.9

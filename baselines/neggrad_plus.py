@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.submission_kit import Deadline, cosine, endless_batches, model_device, train
+from harness.kit import Deadline, cosine, endless_batches, model_device, train
 
 RETAIN_WEIGHT = 0.99
 LEARNING_RATE = 0.01

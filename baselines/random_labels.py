@@ -15,7 +15,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.submission_kit import Deadline, cosine, endless_batches, model_device, num_classes, train
+from harness.kit import Deadline, cosine, endless_batches, model_device, num_classes, train
 
 FORGET_WEIGHT = 1.0
 LEARNING_RATE = 0.01

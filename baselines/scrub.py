@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.submission_kit import Deadline, distillation_kl, frozen_copy, timed_rounds, train
+from harness.kit import Deadline, distillation_kl, frozen_copy, timed_rounds, train
 
 EPOCHS = 3
 MAX_EPOCHS = 2

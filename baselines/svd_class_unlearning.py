@@ -37,14 +37,14 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
-from harness.progress import progress
-from harness.submission_kit import (
+from harness.kit import (
     Deadline,
     batches,
     evaluation_mode,
     labels_of,
     model_device,
     num_classes,
+    progress,
     weight_layers,
 )
 

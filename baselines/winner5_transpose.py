@@ -28,7 +28,7 @@ import torch
 from torch.nn import functional as F
 from torch.utils.data import DataLoader, TensorDataset
 
-from harness.submission_kit import (
+from harness.kit import (
     Deadline,
     classification_loss,
     collect,

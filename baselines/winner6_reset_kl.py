@@ -20,7 +20,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.submission_kit import (
+from harness.kit import (
     Deadline,
     cosine,
     distillation_kl,

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from harness.submission_kit import Deadline, classification_loss, cosine, last_layer, reinitialize, train, weight_layers
+from harness.kit import Deadline, classification_loss, cosine, last_layer, reinitialize, train, weight_layers
 
 NOISY_LAYERS = 9
 NOISE_SCALE = 0.5

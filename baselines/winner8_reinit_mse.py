@@ -22,7 +22,7 @@ from __future__ import annotations
 import torch
 from torch.nn import functional as F
 
-from harness.submission_kit import Deadline, add_input_noise, conv_layers, cosine, fresh_parameters, frozen_copy, train
+from harness.kit import Deadline, add_input_noise, conv_layers, cosine, fresh_parameters, frozen_copy, train
 
 CYCLE_EPOCHS = (1, 2, 2)
 SELECTION_FRACTION = 0.1

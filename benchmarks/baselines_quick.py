@@ -4,7 +4,7 @@ For each baseline: N unlearning runs from the pool's original model, each seeded
 the sandbox worker calls a submission (UNLEARN_* environment, loaders in the competition's batch
 format, the time budget = cutoff x the pool's reference retrain time, both in CPU time, which
 machine load barely moves), then the trusted evaluation
-(harness.evaluation) and the official scoring (scoring.forget_score, scoring.final_score) against
+(harness.evaluation.model) and the official scoring (scoring.forget_score, scoring.final_score) against
 the pool's N retrained models. Prints one table row per baseline, with two diagnostics of what the
 runs did to the forget set (shift towards the retrained models, spread across runs; `movement`)
 and, with --bootstrap, a score interval and how often the order holds when models are resampled.
@@ -32,15 +32,15 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.competition import load_competition
+from harness.config.competition import load_competition
 from harness.data import make_loader
-from harness.datasets import load_data
-from harness.evaluation import evaluate_model
-from harness.leaderboard import order_kept
-from harness.models import build_model
-from harness.pipeline import UNLEARN_SEED_BASE
+from harness.data import load_data
+from harness.evaluation.model import evaluate_model
+from harness.results.leaderboard import order_kept
+from harness.training.architectures import build_model
+from harness.run.pipeline import UNLEARN_SEED_BASE
 from harness.pool import ensure_pool
-from harness.progress import progress
+from harness.utils.progress import progress
 from scoring import bootstrap_final_score, final_score, forget_score
 
 BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"

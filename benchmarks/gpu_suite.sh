@@ -13,7 +13,7 @@
 # Writes OUT/summary.md (the figures, for benchmarks/RESULTS.md), OUT/figures.json and OUT/steps.log
 # (every step's output); work files go to $GPU_SUITE_WORK (default: a temporary folder). CIFAR-10 is
 # read from $UNLEARN_HARNESS_DATA when cifar-10-python.tar.gz (or its folder) is there, else the
-# suite runs on harness.datasets.synthetic_cifar10 (same shapes, sizes and split) and says so.
+# suite runs on harness.data.readers.synthetic_cifar10 (same shapes, sizes and split) and says so.
 # The pool's recipe is cut to $GPU_SUITE_EPOCHS epochs (default 2): throughput per epoch is what is
 # compared. A step that fails or does not apply (no bwrap, no Docker engine) is reported as such and
 # the suite goes on; every step's time limit is also cut to what is left of $GPU_SUITE_SECONDS (570).
@@ -97,7 +97,7 @@ printf 'environment\tok\t0\texit 0\n' >>"$STEPS"
 { echo "===== environment"; cat "$WORK/logs/environment.log"; } >>"$OUT/steps.log"
 
 # --- the data and the competitions ----------------------------------------------------------------
-if "$PYTHON" -c "from harness.datasets import resolve_data_dir; from harness.datasets.cifar10 import locate; locate(resolve_data_dir(None), download=False, download_dir=None)" >/dev/null 2>&1; then
+if "$PYTHON" -c "from harness.data import resolve_data_dir; from harness.data.readers.cifar10 import locate; locate(resolve_data_dir(None), download=False, download_dir=None)" >/dev/null 2>&1; then
     DATASET=cifar10
 else
     DATASET=$SYNTHETIC
@@ -109,9 +109,9 @@ derive() {
     local name=$1 architecture=$2 target=$WORK/competitions/$1.toml
     sed -e "s/^name = \"cifar10\"$/name = \"$name\"/" -e "s/^dataset = \"cifar10\"$/dataset = \"$DATASET\"/" \
         -e "s/^architecture = \"resnet18\"$/architecture = \"$architecture\"/" -e "s/^epochs = 30$/epochs = $EPOCHS/" \
-        -e "s/^allow_unsandboxed = false$/allow_unsandboxed = true/" harness/competitions/cifar10.toml >"$target"
+        -e "s/^allow_unsandboxed = false$/allow_unsandboxed = true/" harness/config/competitions/cifar10.toml >"$target"
     for line in "name = \"$name\"" "dataset = \"$DATASET\"" "architecture = \"$architecture\"" "epochs = $EPOCHS" "allow_unsandboxed = true"; do
-        grep -qx "$line" "$target" || { echo "harness/competitions/cifar10.toml changed: cannot set $line" >&2; exit 2; }
+        grep -qx "$line" "$target" || { echo "harness/config/competitions/cifar10.toml changed: cannot set $line" >&2; exit 2; }
     done
     echo "$target"
 }

@@ -1,14 +1,14 @@
-"""Retrain-pool throughput: one-at-a-time vs stacked (harness.batched) training, evaluation and scoring.
+"""Retrain-pool throughput: one-at-a-time vs stacked (harness.training.stacked) training, evaluation and scoring.
 
 Side by side in ONE process with ONE fixed torch thread count, on the same N models (the pool's own
 seeds), it measures:
 
-  training    harness.training.train_model N times vs harness.batched.train_models, K per stack.
+  training    harness.training.trainer.train_model N times vs harness.training.stacked.train_models, K per stack.
               The two are interleaved stack by stack (alternating which goes first), so a machine
               whose load changes during the run slows both alike. Models/hour of each, achieved
               FLOP/s (the model's forward FLOPs on one batch, counted by FlopCounterMode, x3 for
               forward + backward) and its fraction of the device's peak where the peak is known.
-  evaluation  harness.evaluation.evaluate_model per model vs harness.batched.evaluate_models:
+  evaluation  harness.evaluation.model.evaluate_model per model vs harness.training.stacked.evaluate_models:
               models evaluated per second, and how closely the two agree.
   scoring     scoring.example_epsilons on the two populations' forget-set confidences at this N:
               examples per second; and F (scoring.forget_score) of stacked vs one-at-a-time
@@ -24,7 +24,7 @@ functional_call, a grouped-convolution stack in NCHW and in channels_last, one m
 
 The last line is `ratio batched/sequential: X` (models/hour stacked / models/hour one at a time).
 `cifar10` without the archive runs on synthetic CIFAR-shaped data of the real size
-(harness.datasets.synthetic_cifar10), and says so. Results: benchmarks/RESULTS.md, section "Pool throughput".
+(harness.data.readers.synthetic_cifar10), and says so. Results: benchmarks/RESULTS.md, section "Pool throughput".
 
     python benchmarks/pool_throughput.py --competition digits --n-models 32
     python benchmarks/pool_throughput.py --competition digits --n-models 32 --processes 2 --strategies
@@ -47,17 +47,18 @@ from types import SimpleNamespace
 import numpy as np
 import torch
 
-from harness.allocator import keep_freed_memory
-from harness.batched import evaluate_models, train_models
-from harness.competition import Competition, load_competition
+from harness.training.allocator import keep_freed_memory
+from harness.evaluation.stacked import evaluate_models
+from harness.training.stacked import train_models
+from harness.config.competition import Competition, load_competition
 from harness.data import CompetitionData, Split
-from harness.datasets import load_data
-from harness.devices import describe_device, resolve_device, usable_cores
+from harness.data import load_data
+from harness.compute.devices import describe_device, resolve_device, usable_cores
 from harness.errors import DataError, HarnessError
-from harness.evaluation import evaluate_model
-from harness.models import build_model
+from harness.evaluation.model import evaluate_model
+from harness.training.architectures import build_model
 from harness.pool import RETRAINED, model_seed
-from harness.training import train_model
+from harness.training.trainer import train_model
 from scoring import calibration_reference, example_epsilons, forget_score
 
 # Dense bf16 tensor-core peaks (FLOP/s) of the GPUs this benchmark knows, matched on the device name.
@@ -77,7 +78,7 @@ def competition_data(competition: Competition, phase: str, data_dir: str | None)
             raise
         print(f"note: {error}", file=sys.stderr)
         synthetic = dataclasses.replace(competition, name=f"{competition.name}-synthetic", dataset="synthetic_cifar10")
-        return load_data(synthetic, phase), "SYNTHETIC (harness.datasets.synthetic_cifar10: CIFAR-shaped class patterns plus noise; no CIFAR-10 archive found)"
+        return load_data(synthetic, phase), "SYNTHETIC (harness.data.readers.synthetic_cifar10: CIFAR-shaped class patterns plus noise; no CIFAR-10 archive found)"
 
 
 def load_benchmark_data(competition: Competition, phase: str, data_dir: str | None, subset: int | None) -> tuple[CompetitionData, str]:
@@ -293,9 +294,9 @@ def _worker_train(competition, phase, data_dir, subset, seeds, device, threads, 
 
 def measure_strategies(competition: Competition, data: CompetitionData, device: torch.device, n_models: int, steps: int = 10) -> dict[str, float]:
     """Seconds per model per training step of each batching technique, on one real batch per model."""
-    from harness.batched.stack import stack_models
-    from harness.batched.train import per_model_cross_entropy
-    from harness.training import build_optimizer
+    from harness.training.stacked.stack import stack_models
+    from harness.training.stacked.train import per_model_cross_entropy
+    from harness.training.trainer import build_optimizer
 
     recipe = competition.recipe
     batch = recipe.batch_size
@@ -365,7 +366,7 @@ def measure_strategies(competition: Competition, data: CompetitionData, device: 
 
     results["torch.func vmap(functional_call)"] = timed(vmapped)
 
-    for channels_last, label in ((False, "grouped-convolution stack, NCHW"), (True, "grouped-convolution stack, channels_last (harness.batched)")):
+    for channels_last, label in ((False, "grouped-convolution stack, NCHW"), (True, "grouped-convolution stack, channels_last (harness.training.stacked)")):
         stacked = stack_models(models()).to(device)
         if channels_last:
             stacked.use_channels_last()
@@ -394,7 +395,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--phase", default="public")
     parser.add_argument("--n-models", type=int, default=32, help="models trained by each arm (default: 32)")
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N or auto (default: cpu)")
-    parser.add_argument("--batch-models", type=int, default=None, help="models per stack (default: harness.batched's default for the device)")
+    parser.add_argument("--batch-models", type=int, default=None, help="models per stack (default: harness.training.stacked's default for the device)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads for the whole run (default: the usable cores)")
     parser.add_argument("--epochs", type=int, default=None, help="override the recipe's epochs (throughput per epoch is what counts)")
     parser.add_argument("--subset", type=int, default=None, metavar="M", help="keep only the first M examples of each split (a quick run: per-step costs are unchanged)")
@@ -412,7 +413,7 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from harness.batched import default_batch_models
+    from harness.training.stacked import default_batch_models
 
     if args.n_models < 2:
         raise HarnessError(f"--n-models must be at least 2 (two populations to score), got {args.n_models}")

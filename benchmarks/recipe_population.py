@@ -17,7 +17,7 @@ fixed torch thread count, and reports:
 It never computes the metric's score: a recipe is chosen for the models it trains, not for how
 submissions then score. Variants are interleaved model by model, so a machine whose load changes
 during the run slows them alike. The figures behind the shipped digits recipe are quoted in
-harness/competitions/digits.toml; quiet-machine figures belong in benchmarks/RESULTS.md.
+harness/config/competitions/digits.toml; quiet-machine figures belong in benchmarks/RESULTS.md.
 
     python benchmarks/recipe_population.py --competition digits --n-models 16 --recipe 12:0.05 --recipe 60:0.05 --recipe 60:0.01
 """
@@ -34,14 +34,14 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.competition import Competition, load_competition
-from harness.datasets import load_data
-from harness.devices import describe_device
-from harness.evaluation import evaluate_model
-from harness.models import build_model
+from harness.config.competition import Competition, load_competition
+from harness.data import load_data
+from harness.compute.devices import describe_device
+from harness.evaluation.model import evaluate_model
+from harness.training.architectures import build_model
 from harness.pool import RETRAINED, model_seed
-from harness.training import train_model
-from harness.warmup import warm_up
+from harness.training.trainer import train_model
+from harness.training.warmup import warm_up
 
 
 def parse_variant(text: str) -> tuple[int, float]:

@@ -31,13 +31,13 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.competition import load_competition  # noqa: E402
+from harness.config.competition import load_competition  # noqa: E402
 from harness.data import make_loader  # noqa: E402
-from harness.datasets import load_data  # noqa: E402
+from harness.data import load_data  # noqa: E402
 from harness.sandbox import SandboxLimits, UnlearningJob, run_submission  # noqa: E402
-from harness.run_environment import ENV_TIME_BUDGET  # noqa: E402
+from harness.sandbox.run_environment import ENV_TIME_BUDGET  # noqa: E402
 from harness.sandbox.run_process import seed_everything  # noqa: E402
-from harness.training import train_model  # noqa: E402
+from harness.training.trainer import train_model  # noqa: E402
 
 SUBMISSION = REPO / "baselines" / "finetune.py"
 if not SUBMISSION.exists():

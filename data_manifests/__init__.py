@@ -1,4 +1,4 @@
-"""Split manifests (Parquet), one per shipped competition; see harness.manifest."""
+"""Split manifests (Parquet), one per shipped competition; see harness.data.manifest."""
 
 from pathlib import Path
 

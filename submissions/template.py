@@ -23,7 +23,7 @@ def unlearn(net, retain, forget, val):
     forget:  DataLoader over the training examples to forget.
     val:     DataLoader over held-out validation examples (never the test set).
     Batches are (images, labels) tuples, or the 2023 Kaggle dicts {"image", "image_id", "age_group",
-    "age", "person_id"} in competitions that use that format (harness.submission_kit.unpack_batch
+    "age", "person_id"} in competitions that use that format (harness.kit.unpack_batch
     reads both).
     """
     device = os.environ.get("UNLEARN_DEVICE", "cpu")

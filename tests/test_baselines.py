@@ -20,13 +20,13 @@ import numpy as np
 import pytest
 import torch
 
-from harness.competition import load_competition
+from harness.config.competition import load_competition
 from harness.data import CompetitionData, Split, make_loader
-from harness.datasets import load_data
+from harness.data import load_data
 from harness.errors import ConfigError
-from harness.models import build_model
-from harness.submission_kit import accuracy
-from harness.training import train_model
+from harness.training.architectures import build_model
+from harness.kit import accuracy
+from harness.training.trainer import train_model
 
 torch.set_num_threads(1)
 

@@ -12,7 +12,7 @@ import torch
 from torch import nn
 
 from harness.data import Split, make_loader
-from harness.models import build_model
+from harness.training.architectures import build_model
 
 torch.set_num_threads(1)
 

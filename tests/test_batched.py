@@ -1,4 +1,4 @@
-"""Stacked training and evaluation (harness.batched): each stacked model is trained and measured as alone."""
+"""Stacked training and evaluation (harness.training.stacked): each stacked model is trained and measured as alone."""
 
 from __future__ import annotations
 
@@ -10,16 +10,17 @@ import pytest
 import torch
 from torch import nn
 
-from harness.batched import evaluate_models, stack_models, train_models
-from harness.batched.epoch_plan import draw_epoch, flip_and_crop_with, model_generators
-from harness.batched.stack import check_stacked, copy_selected_models, verify_stackable
-from harness.batched.train import per_model_cross_entropy
-from harness.competition import TrainingRecipe
-from harness.datasets import load_data
+from harness.evaluation.stacked import evaluate_models
+from harness.training.stacked import stack_models, train_models
+from harness.training.stacked.epoch_plan import draw_epoch, flip_and_crop_with, model_generators
+from harness.training.stacked.stack import check_stacked, copy_selected_models, verify_stackable
+from harness.training.stacked.train import per_model_cross_entropy
+from harness.config.competition import TrainingRecipe
+from harness.data import load_data
 from harness.errors import ConfigError
-from harness.evaluation import evaluate_model, predict_logits
-from harness.models import build_model
-from harness.training import flip_and_crop, train_model
+from harness.evaluation.model import evaluate_model, predict_logits
+from harness.training.architectures import build_model
+from harness.training.trainer import flip_and_crop, train_model
 
 torch.set_num_threads(1)
 

@@ -17,10 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batched import evaluate_models, train_models
-from harness.competition import load_competition
-from harness.datasets import load_data
-from harness.training import train_model
+from harness.evaluation.stacked import evaluate_models
+from harness.training.stacked import train_models
+from harness.config.competition import load_competition
+from harness.data import load_data
+from harness.training.trainer import train_model
 from scoring import calibration_reference, forget_score
 
 torch.set_num_threads(1)

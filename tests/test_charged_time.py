@@ -1,4 +1,4 @@
-"""The clock an evaluation is charged on (harness.charged_time), from the sandbox's run outcomes.
+"""The clock an evaluation is charged on (harness.results.time_rule), from the sandbox's run outcomes.
 
 The outcomes are RunOutcome records as the supervisor writes them, with chosen times: what the
 supervisor measures is tested with the sandbox; here only the rule that turns outcomes into the
@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from harness.charged_time import (
+from harness.results.time_rule import (
     NOTE_NO_CPU_ACCOUNTING,
     NOTE_PARTIAL_CPU_ACCOUNTING,
     charge,

@@ -18,7 +18,7 @@ distributed = pytest.importorskip("dask.distributed")
 import cloudpickle  # noqa: E402  (dask's dependency)
 
 from harness.cli import main as cli  # noqa: E402
-from harness.parallel import execution_backend, run_tasks  # noqa: E402
+from harness.compute.engines import execution_backend, run_tasks  # noqa: E402
 
 FINETUNE = Path(__file__).resolve().parents[1] / "baselines" / "finetune.py"
 N_MODELS = 3

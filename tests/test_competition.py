@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli_main
-from harness.competition import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
+from harness.config.competition import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
 from harness.errors import ConfigError
 
 SHIPPED = ["cifar10", "cifar10-class", "digits", "digits-class", "digits-kaggle", "surf"]
@@ -184,7 +184,7 @@ def test_batch_format_and_packages_are_validated(tmp_path, base, old, new, messa
 
 
 def test_packages_default_to_the_whole_environment_and_match_pip_spelling(tmp_path):
-    from harness.packages import DEFAULT_PACKAGES
+    from harness.config.packages import DEFAULT_PACKAGES
 
     assert load_competition("cifar10").packages == DEFAULT_PACKAGES  # no `packages` key
     text = (COMPETITIONS_DIR / "digits-kaggle.toml").read_text()

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli
-from harness.competition import load_competition
-from harness.leaderboard.confirmation import ScreenedEntry, compare_rankings
-from harness.leaderboard.table import Leaderboard, LeaderboardRow
+from harness.config.competition import load_competition
+from harness.results.leaderboard.confirmation import ScreenedEntry, compare_rankings
+from harness.results.leaderboard.table import Leaderboard, LeaderboardRow
 
 SCREENING_N = 2
 RERUN_N = 3

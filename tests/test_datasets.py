@@ -17,11 +17,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.competition import COMPETITIONS_DIR, load_competition
+from harness.config.competition import COMPETITIONS_DIR, load_competition
 from harness.data import CompetitionData
-from harness.datasets import DATA_ENV, load_data
-from harness.datasets.base import md5_file
-from harness.datasets.cifar10 import ARCHIVE_NAME, FOLDER_NAME, MEAN, STD
+from harness.data import DATA_ENV, load_data
+from harness.data.examples import md5_file
+from harness.data.readers.cifar10 import ARCHIVE_NAME, FOLDER_NAME, MEAN, STD
 from harness.errors import DataError
 
 torch.set_num_threads(1)
@@ -35,7 +35,7 @@ def _all_ids(data: CompetitionData) -> list[str]:
 
 
 def test_digits_splits_are_disjoint_model_ready_and_in_manifest_order(tmp_path):
-    from harness.manifest import find_manifest
+    from harness.data.manifest import find_manifest
 
     competition = load_competition("digits")
     data = load_data(competition, "public", cache_dir=tmp_path)

@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 import torch
 
-from harness.batch_formats import KAGGLE_DICT, KAGGLE_DICT_KEYS
-from harness.competition import load_competition
+from harness.config.batch_formats import KAGGLE_DICT, KAGGLE_DICT_KEYS
+from harness.config.competition import load_competition
 from harness.data import make_loader
-from harness.datasets import load_data
-from harness.datasets.digits_kaggle import IMAGE_SIZE, PERSON_BLOCK, kaggle_pixels
-from harness.models import build_model
+from harness.data import load_data
+from harness.data.readers.digits_kaggle import IMAGE_SIZE, PERSON_BLOCK, kaggle_pixels
+from harness.training.architectures import build_model
 
 torch.set_num_threads(1)
 
@@ -90,7 +90,7 @@ def test_the_split_is_a_seeded_permutation_and_phases_forget_different_people(co
 
 
 def test_the_manifests_are_shipped(competition, data, tmp_path):
-    from harness.manifest import find_manifest, shipped_manifest_path
+    from harness.data.manifest import find_manifest, shipped_manifest_path
 
     for phase in competition.phase_names:
         manifest = find_manifest(competition, phase, tmp_path)

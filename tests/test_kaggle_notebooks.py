@@ -13,9 +13,9 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.competition import COMPETITIONS_DIR, load_competition
-from harness.datasets import load_data
-from harness.models import build_model
+from harness.config.competition import COMPETITIONS_DIR, load_competition
+from harness.data import load_data
+from harness.training.architectures import build_model
 from harness.sandbox import UnlearningJob, run_submission
 from hostile.support import TEST_LIMITS, changed_from_original, require_backend, tiny_job
 

@@ -16,9 +16,9 @@ import pytest
 
 from harness.cli import main as cli
 from harness.errors import DataError
-from harness.leaderboard import PhaseResult, build_leaderboard, load_phase_result, order_kept, to_markdown, write_leaderboard
-from harness.leaderboard.table import RANK_GROUP_ORDER_KEPT
-from harness.score_record import ScoringOptions
+from harness.results.leaderboard import PhaseResult, build_leaderboard, load_phase_result, order_kept, to_markdown, write_leaderboard
+from harness.results.leaderboard.table import RANK_GROUP_ORDER_KEPT
+from harness.results.score import ScoringOptions
 from test_outputs import write_synthetic_result
 
 CSV_CONTRACT = {"rank", "rank_group", "time_cutoff", "submission", "status", "score", "score_low", "score_high", "forget_quality",

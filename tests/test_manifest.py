@@ -10,10 +10,10 @@ import pytest
 
 from data_manifests import MANIFEST_DIR
 from harness.cli import main as cli_main
-from harness.competition import COMPETITIONS_DIR, load_competition
-from harness.datasets import load_data, read_dataset
+from harness.config.competition import COMPETITIONS_DIR, load_competition
+from harness.data import load_data, read_dataset
 from harness.errors import DataError
-from harness.manifest import (
+from harness.data.manifest import (
     METADATA_KEY,
     build_manifest,
     find_manifest,
@@ -94,7 +94,7 @@ def test_a_renamed_competition_gets_its_manifest_generated_and_cached(tmp_path):
 
 
 def test_data_differing_from_the_manifest_names_the_examples(tmp_path, monkeypatch):
-    import harness.datasets.digits as digits
+    import harness.data.readers.digits as digits
 
     original = digits.read_examples
 

@@ -15,9 +15,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-import harness.outputs as outputs_module
+import harness.results.outputs as outputs_module
 from harness.errors import DataError
-from harness.outputs import (
+from harness.results.outputs import (
     METADATA_KEY,
     ModelRecord,
     OutputsError,
@@ -27,7 +27,7 @@ from harness.outputs import (
     read_outputs,
     write_outputs,
 )
-from harness.score_record import ScoringOptions, write_phase_results
+from harness.results.score import ScoringOptions, write_phase_results
 
 
 # --- synthetic runs (shared helpers) ---------------------------------------------------------------

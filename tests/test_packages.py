@@ -1,4 +1,4 @@
-"""The sandbox environment is one list: harness/packages.py, pyproject's extra `kaggle`, docker/requirements.txt."""
+"""The sandbox environment is one list: harness/config/packages.py, pyproject's extra `kaggle`, docker/requirements.txt."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.packages import (
+from harness.config.packages import (
     DEFAULT_PACKAGES,
     IMPORT_NAMES,
     allowed_import_names,
@@ -17,7 +17,7 @@ from harness.packages import (
 )
 
 REPO = Path(__file__).resolve().parents[1]
-FIX = "keep harness/packages.py, pyproject.toml's extra `kaggle` and docker/requirements.txt the same list"
+FIX = "keep harness/config/packages.py, pyproject.toml's extra `kaggle` and docker/requirements.txt the same list"
 
 
 def _requirement_lines(lines) -> list[str]:

@@ -89,7 +89,7 @@ def test_run_writes_the_output_contract(finetune_result: Path):
 
 
 def test_the_cutoff_and_the_reference_timing_set_the_budget_and_travel_with_the_outputs(finetune_result: Path, cache_dir: Path):
-    from harness.outputs import read_outputs
+    from harness.results.outputs import read_outputs
 
     record = json.loads((finetune_result / "score.json").read_text())
     [timing_file] = cache_dir.glob(f"pools/{QUICK_NAME}.public.*/timings/*.json")

@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from harness.cli import main as cli_main
-from harness.competition import load_competition
+from harness.config.competition import load_competition
 from harness.errors import ConfigError, HarnessError
 from harness.pool import (
     ORIGINAL,
@@ -47,7 +47,7 @@ def _pool(competition, cache, n_models, **kwargs):
 
 
 def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_path):
-    from harness.manifest import find_manifest
+    from harness.data.manifest import find_manifest
 
     pool = _pool(quick_competition, tmp_path, 3)
     competition = load_competition(quick_competition)
@@ -71,9 +71,9 @@ def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_p
 def test_original_weights_are_safetensors_that_reproduce_its_record(quick_competition, tmp_path):
     from safetensors.torch import load_file
 
-    from harness.datasets import load_data
-    from harness.evaluation import evaluate_model
-    from harness.models import build_model
+    from harness.data import load_data
+    from harness.evaluation.model import evaluate_model
+    from harness.training.architectures import build_model
 
     pool = _pool(quick_competition, tmp_path, 1)
     assert pool.original_weights_path.is_file() and pool.original_weights_path.suffix == ".safetensors"
@@ -152,10 +152,10 @@ def test_every_n_and_every_command_gets_the_same_reference(quick_competition, tm
 
 
 def test_another_device_description_re_measures_and_stores_the_time(quick_competition, tmp_path, monkeypatch):
-    import harness.devices
+    import harness.compute.devices
 
     built = _pool(quick_competition, tmp_path, 2)
-    monkeypatch.setattr(harness.devices, "cpu_model", lambda: "Some Other CPU")
+    monkeypatch.setattr(harness.compute.devices, "cpu_model", lambda: "Some Other CPU")
     moved = _pool(quick_competition, tmp_path, 2)
     assert moved.built_now == 0
     assert moved.reference.device.startswith("cpu: Some Other CPU") and moved.reference.device != built.reference.device
@@ -268,7 +268,7 @@ def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_com
 
 
 def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch):
-    from harness.cache import cache_root
+    from harness.utils.files import cache_root
 
     monkeypatch.delenv("UNLEARN_HARNESS_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -281,7 +281,7 @@ def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch
 
 
 def test_devices_default_to_one_single_threaded_worker_per_core_and_reject_unknown_devices(monkeypatch):
-    import harness.devices as devices
+    import harness.compute.devices as devices
 
     monkeypatch.setattr(devices, "usable_cores", lambda: 8)
     assert devices.default_jobs("cpu") == 8 and devices.threads_per_worker(8) == 1

@@ -1,4 +1,4 @@
-"""The retrain pool built with stacked training (harness.batched): same records, same cache contract."""
+"""The retrain pool built with stacked training (harness.training.stacked): same records, same cache contract."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.devices import cpu_has_native_bf16
+from harness.compute.devices import cpu_has_native_bf16
 from harness.errors import HarnessError
 from harness.pool import REFERENCE_RUNS, ensure_pool, read_record
 from quick_competition import QUICK_COMPETITION, QUICK_NAME

@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from harness.outputs import phase_directory
-from harness.report import render_report, write_report
-from harness.score_record import ScoringOptions, score_outputs
+from harness.results.outputs import phase_directory
+from harness.results.report import render_report, write_report
+from harness.results.score import ScoringOptions, score_outputs
 from test_outputs import FAST_SCORING, synthetic_outputs
 
 IMAGE_SOURCES = re.compile(r'<img src="([^"]*)"')

@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.competition import load_competition
-from harness.datasets import load_data
-from harness.models import build_model
-from harness.outputs import read_outputs
+from harness.config.competition import load_competition
+from harness.data import load_data
+from harness.training.architectures import build_model
+from harness.results.outputs import read_outputs
 from harness.pool import save_weights
-from harness.returned_models import ReturnedModel, evaluate_returned_model
+from harness.evaluation.returned import ReturnedModel, evaluate_returned_model
 from harness.sandbox import RunOutcome
 
 NEGATIVE_VARIANCE = Path(__file__).resolve().parent / "pipeline_submissions" / "negative_variance.py"
@@ -64,7 +64,7 @@ def test_any_exception_evaluating_a_model_becomes_its_failure_and_is_retried_lat
     def broken(*args, **kwargs):
         raise RuntimeError("device lost\nwhile evaluating")
 
-    monkeypatch.setattr("harness.evaluation.evaluate_model", broken)
+    monkeypatch.setattr("harness.evaluation.model.evaluate_model", broken)
     record = evaluate_returned_model(item, data)
     assert record.status == "invalid_model"
     assert record.message == "evaluating the returned model failed: RuntimeError: device lost while evaluating"
@@ -109,7 +109,7 @@ def test_a_stored_row_is_reused_without_loading_the_data_and_missing_weights_are
     def no_data(*args, **kwargs):
         raise AssertionError("the data was loaded for a model whose row is stored")
 
-    monkeypatch.setattr("harness.worker_data.worker_data", no_data)
+    monkeypatch.setattr("harness.data.per_process.worker_data", no_data)
     assert evaluate_returned_model(item) == first  # a re-run: this worker never loads the data
     item.outcome.weights_path.unlink()
     gone = evaluate_returned_model(item)

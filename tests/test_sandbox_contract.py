@@ -238,7 +238,7 @@ def test_a_dict_reading_of_tuple_batches_names_the_dict_competition(action):
     assert hint == (
         "hint: if this comes from reading a batch: this competition's batches are (images, labels) tuples; "
         "the 2023 dict batches (sample['image'], sample['age_group'], also 'image_id', 'age', 'person_id') are "
-        "served by competition 'digits-kaggle' (harness.submission_kit.unpack_batch reads every format)"
+        "served by competition 'digits-kaggle' (harness.kit.unpack_batch reads every format)"
     )
 
 
@@ -297,11 +297,11 @@ def _imports(path: Path) -> set[str]:
 def test_the_contract_needs_only_the_standard_library():
     import sys
 
-    import harness.batch_formats
+    import harness.config.batch_formats
     import harness.sandbox.contract
 
     standard = set(sys.stdlib_module_names) | {"__future__"}
     contract_imports = _imports(Path(harness.sandbox.contract.__file__))
     assert {name.partition(".")[0] for name in contract_imports} - standard == {"harness"}
-    assert {name for name in contract_imports if name.startswith("harness")} == {"harness.batch_formats"}
-    assert {name.partition(".")[0] for name in _imports(Path(harness.batch_formats.__file__))} <= standard
+    assert {name for name in contract_imports if name.startswith("harness")} == {"harness.config.batch_formats"}
+    assert {name.partition(".")[0] for name in _imports(Path(harness.config.batch_formats.__file__))} <= standard

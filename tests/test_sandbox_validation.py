@@ -11,7 +11,7 @@ import pytest
 import torch
 from safetensors.torch import save_file
 
-from harness.models import build_model
+from harness.training.architectures import build_model
 from harness.sandbox import InvalidModel, load_returned_state_dict, weights_sha256
 from harness.sandbox.validation import copy_untrusted_file, max_weights_bytes
 

@@ -1,4 +1,4 @@
-"""score.json from stored outputs (harness.score_record) and `unlearn-harness score`.
+"""score.json from stored outputs (harness.results.score) and `unlearn-harness score`.
 
 Outputs are synthetic (tests/test_outputs.py): Gaussian confidences, with a known shift on a
 few forget examples where a test needs a submission that forgets badly.
@@ -17,8 +17,8 @@ import pytest
 import scoring
 from harness.cli import main as cli
 from harness.errors import DataError
-from harness.outputs import write_outputs
-from harness.score_record import (
+from harness.results.outputs import write_outputs
+from harness.results.score import (
     ScoringOptions,
     read_score_json,
     retrained_fingerprint,

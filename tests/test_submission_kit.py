@@ -11,7 +11,7 @@ from torch import nn
 
 from harness import submission_kit as kit
 from harness.data import Split, make_loader
-from harness.models import build_model
+from harness.training.architectures import build_model
 
 torch.set_num_threads(1)
 

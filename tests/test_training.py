@@ -9,11 +9,11 @@ import numpy as np
 import pytest
 import torch
 
-from harness.competition import TrainingRecipe, load_competition
-from harness.datasets import load_data
-from harness.evaluation import evaluate_model, predict_logits
-from harness.models import build_model
-from harness.training import flip_and_crop, loss_class_weights, train_model
+from harness.config.competition import TrainingRecipe, load_competition
+from harness.data import load_data
+from harness.evaluation.model import evaluate_model, predict_logits
+from harness.training.architectures import build_model
+from harness.training.trainer import flip_and_crop, loss_class_weights, train_model
 from scoring.confidence import logit_scaled_confidence
 
 torch.set_num_threads(1)
@@ -73,7 +73,7 @@ def test_the_digits_recipe_beats_95_percent_test_accuracy(digits):
 
 
 def test_train_on_retain_never_sees_the_forget_set(digits, monkeypatch):
-    import harness.training as training
+    import harness.training.trainer as training
 
     seen = []
     original = training._train_one_epoch

@@ -14,8 +14,7 @@ must not pull in the supervisor's dependencies (the Docker SDK) with this packag
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from harness.utils.lazy import lazy_exports
 
 _EXPORTS = {
     "UnlearningJob": "harness.sandbox.job",
@@ -33,26 +32,4 @@ _EXPORTS = {
 }
 
 __all__ = sorted(_EXPORTS)
-
-
-def __getattr__(name: str) -> Any:
-    module = _EXPORTS.get(name)
-    if module is None:
-        raise AttributeError(f"module 'harness.sandbox' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(__all__))
-
-
-if TYPE_CHECKING:
-    from harness.sandbox.backends import BACKENDS, resolve_backend
-    from harness.sandbox.job import UnlearningJob
-    from harness.sandbox.limits import SandboxLimits
-    from harness.sandbox.outcomes import RunOutcome, mean_run_seconds
-    from harness.sandbox.protocol import FAILURE_KINDS, NOT_RUN
-    from harness.sandbox.supervisor import run_submission
-    from harness.sandbox.validation import InvalidModel, load_returned_state_dict, weights_sha256
+__getattr__, __dir__ = lazy_exports(__name__, _EXPORTS)

@@ -23,7 +23,7 @@ import traceback
 from dataclasses import dataclass
 from typing import Any, Callable
 
-from harness.batch_formats import FORMATS, KAGGLE_DICT, KAGGLE_DICT_KEYS, TUPLE
+from harness.config.batch_formats import FORMATS, KAGGLE_DICT, KAGGLE_DICT_KEYS, TUPLE
 
 DEVICE_PARAMETER = "device"
 EXPECTED_CALL = "unlearn(net, retain, forget, val)"
@@ -163,7 +163,7 @@ def batch_format_hint(error: BaseException, batch_format: str) -> str | None:
     others = "; ".join(f"{other.description} are served by competition {other.served_by!r}" for other in FORMATS.values() if other.name != batch_format)
     return (
         f"hint: if this comes from reading a batch: this competition's batches are {this.description}; {others} "
-        "(harness.submission_kit.unpack_batch reads every format)"
+        "(harness.kit.unpack_batch reads every format)"
     )
 
 

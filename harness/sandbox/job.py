@@ -25,10 +25,11 @@ from typing import Any
 
 import torch
 
-from harness.data import BATCH_FORMATS, Split
-from harness.packages import DEFAULT_PACKAGES
+from harness.config.batch_formats import BATCH_FORMATS
+from harness.data.splits import Split
+from harness.config.packages import DEFAULT_PACKAGES
 from harness.errors import HarnessError
-from harness.submission_files import ENTRY_FILE, submission_entry, submission_files
+from harness.sandbox.submission_files import ENTRY_FILE, submission_entry, submission_files
 
 FORMAT_VERSION = 1
 SPLITS = ("retain", "forget", "val")
@@ -68,7 +69,7 @@ class UnlearningJob:
     competition: str = ""
     torch_threads: int = 1
     first_index: int = 0
-    # The distributions submission code may import (harness.packages; the competition's `packages`).
+    # The distributions submission code may import (harness.config.packages; the competition's `packages`).
     packages: tuple[str, ...] = DEFAULT_PACKAGES
 
     def __post_init__(self) -> None:

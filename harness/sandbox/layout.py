@@ -4,7 +4,7 @@ Only what the worker needs is mounted, read-only unless stated:
 
     /usr, /lib*, /bin, /sbin     the host's system files (links kept as links on merged-/usr hosts)
     <python prefixes>            the running Python environment, at the same paths as on the host
-    /opt/unlearn-harness/harness the harness package (the worker and harness.submission_kit)
+    /opt/unlearn-harness/harness the harness package (the worker and harness.kit)
     /etc/passwd, /etc/group      a sandbox user only; /etc/ld.so.cache and a few files ld.so reads
     /job                         the job folder (original weights, data, submission)
     /out                         where the weights go: a size-limited file system per sandbox

@@ -7,7 +7,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Iterable
 
-from harness.cache import atomic_write_text
+from harness.utils.files import atomic_write_text
 from harness.sandbox.protocol import NOT_RUN, OK
 
 RESULTS_DIR = "results"

@@ -22,7 +22,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from harness.run_environment import ENV_SEED
+from harness.sandbox.run_environment import ENV_SEED
 from harness.sandbox import process_control, protocol
 from harness.sandbox.failures import classify_exception
 from harness.sandbox.protocol import (
@@ -177,7 +177,7 @@ def _run_in_this_process(worker: "Worker", index: int, seed: int, start_read: in
     torch.set_num_threads(int(settings["torch_threads"]))
     device = torch.device(settings["device"])
     if device.type == "cuda":
-        from harness.warmup import warm_up
+        from harness.training.warmup import warm_up
 
         warm_up(worker.template, device, worker.job.splits["retain"], int(settings["batch_size"]))
     os.write(report_write, _PREPARED)
@@ -246,7 +246,7 @@ class RunBody:
     def call(self, call: Callable, index: int, seed: int) -> tuple[str, str | None]:
         import copy
 
-        from harness.data import make_loader
+        from harness.data.loaders import make_loader
         from harness.sandbox import contract
         from harness.sandbox.worker import log_text
 

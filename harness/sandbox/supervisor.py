@@ -36,11 +36,11 @@ import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from harness.cache import file_lock
+from harness.utils.files import file_lock
 from harness.errors import HarnessError
-from harness.models import build_model
-from harness.packages import allowed_import_names
-from harness.progress import progress as progress_bar
+from harness.training.architectures import build_model
+from harness.config.packages import allowed_import_names
+from harness.utils.progress import progress as progress_bar
 from harness.sandbox import protocol, worker
 from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_backend, resolve_backend
 from harness.sandbox.backends import output_mount
@@ -67,7 +67,7 @@ from harness.sandbox.protocol import (
     ProtocolViolation,
 )
 from harness.sandbox.validation import InvalidModel, load_returned_state_dict, max_weights_bytes
-from harness.submission_files import submission_sha256
+from harness.sandbox.submission_files import submission_sha256
 
 # What a worker may report for a run; anything else is a protocol violation.
 WORKER_STATUSES = {OK, *protocol.FAILURE_KINDS} - {TIMEOUT}

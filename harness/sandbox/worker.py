@@ -29,7 +29,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from harness.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_TIME_BASIS, ENV_TIME_BUDGET
+from harness.sandbox.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_TIME_BASIS, ENV_TIME_BUDGET
 from harness.sandbox import process_control, protocol
 from harness.sandbox.protocol import DONE, FATAL, FINISHED, OK, PREPARED, READY
 
@@ -111,10 +111,10 @@ class Worker:
         apply_rlimits(self.session.get("rlimits", {}))  # before torch: every allocation is inside the limits
         import torch
 
-        from harness.models import build_model
+        from harness.training.architectures import build_model
         from harness.sandbox.job import read_job
         from harness.sandbox.preload import preload_environment
-        from harness.warmup import warm_up
+        from harness.training.warmup import warm_up
 
         self.job = read_job(self.job_dir)
         settings = self.job.settings

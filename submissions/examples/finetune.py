@@ -1,13 +1,13 @@
 """Example: fine-tuning on the retain set, stretched over the time budget.
 
 The 2023 challenge's Kaggle baseline (SGD, lr 1e-3, momentum 0.9, weight decay 5e-4, cosine
-schedule), as a single-file submission built on harness.submission_kit: the schedule runs over
+schedule), as a single-file submission built on harness.kit: the schedule runs over
 70% of UNLEARN_TIME_BUDGET_S (at most MAX_EPOCHS epochs), or one epoch when no budget is given.
 """
 
 import torch
 
-from harness.submission_kit import Deadline, classification_loss, cosine, train
+from harness.kit import Deadline, classification_loss, cosine, train
 
 MAX_EPOCHS = 20
 

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from harness.data import Split
-from harness.models import build_model
+from harness.training.architectures import build_model
 from harness.sandbox import SandboxLimits, UnlearningJob
 from harness.sandbox.limits import MiB
 

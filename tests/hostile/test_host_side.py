@@ -19,7 +19,7 @@ import pytest
 
 from harness.errors import HarnessError
 from harness.sandbox import run_submission
-from harness.submission_files import submission_sha256
+from harness.sandbox.submission_files import submission_sha256
 from hostile.support import EXAMPLES, REPO, TEST_LIMITS, require_backend, tiny_job
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from harness.models import build_model
+from harness.training.architectures import build_model
 from harness.sandbox import load_returned_state_dict, run_submission
 from hostile.support import (
     EXAMPLES,

@@ -1,0 +1,65 @@
+"""`unlearn-harness manifest`: verify a competition's split manifests against the data, or regenerate them.
+
+--verify (the default) reads the data, checks it against each phase's manifest, and rebuilds the
+split from the competition's settings to check the manifest still matches them row for row.
+--write regenerates the manifests from the (checksum-verified) data into data_manifests/ (or --out-dir).
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--competition", required=True, metavar="NAME|PATH", help="a shipped competition or a TOML file")
+    parser.add_argument("--phase", metavar="PHASE", help="only this phase (default: every phase)")
+    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="where local datasets live (or $UNLEARN_HARNESS_DATA)")
+    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (manifests generated on first load live there)")
+    action = parser.add_mutually_exclusive_group()
+    action.add_argument("--verify", action="store_true", help="check data and settings against the manifests (default)")
+    action.add_argument("--write", action="store_true", help="regenerate the manifests from the data")
+    parser.add_argument("--out-dir", type=Path, metavar="DIR", help="with --write: where to write (default data_manifests/)")
+
+
+def main(args: argparse.Namespace) -> int:
+    from harness.config.competition import load_competition
+    from harness.data.loading import read_dataset
+    from harness.errors import DataError, HarnessError
+    from harness.data.manifest import build_manifest, find_manifest, shipped_manifest_path, verify_examples, write_manifest
+
+    if args.out_dir and not args.write:
+        raise HarnessError("--out-dir applies to --write")
+    competition = load_competition(args.competition)
+    phases = [competition.phase(args.phase).name] if args.phase else competition.phase_names
+    if args.write:
+        examples, location = read_dataset(competition, args.data_dir, cache_dir=args.cache_dir)
+        for phase in phases:
+            manifest = build_manifest(competition, phase, examples)
+            target = shipped_manifest_path(competition.name, phase)
+            if args.out_dir:
+                target = args.out_dir / target.name
+            write_manifest(manifest, target)
+            print(f"wrote {target}: {manifest.describe()} (dataset {manifest.dataset_checksum}, from {location})")
+        return 0
+
+    manifests = {phase: find_manifest(competition, phase, args.cache_dir) for phase in phases}
+    absent = [phase for phase, manifest in manifests.items() if manifest is None]
+    if absent:
+        raise DataError(
+            f"no manifest for competition {competition.name!r}, phase(s) {', '.join(absent)}; generate it with "
+            f"`unlearn-harness manifest --competition {args.competition} --write` (or load the data once to cache one)"
+        )
+    first = next(iter(manifests.values()))
+    examples, location = read_dataset(competition, args.data_dir, manifest=first, cache_dir=args.cache_dir)
+    for phase, manifest in manifests.items():
+        verify_examples(manifest, examples, location)
+        rebuilt = build_manifest(competition, phase, examples)
+        if rebuilt.checksum != manifest.checksum:
+            raise DataError(
+                f"{manifest.path}: the data matches, but rebuilding the split from {competition.source} gives different rows "
+                f"(the split code or its settings changed); regenerate with `unlearn-harness manifest --competition "
+                f"{args.competition} --phase {phase} --write`"
+            )
+        print(f"ok {manifest.path}: {manifest.describe()}")
+    return 0

@@ -1,0 +1,1 @@
+"""Where work items run: devices and threads, and the joblib engines that spread the items over workers."""
