@@ -32,7 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.config.competition import load_competition
+from baselines import BASELINES, BASELINES_DIR
+from harness.config import load_competition
 from harness.data import make_loader
 from harness.data import load_data
 from harness.evaluation.model import evaluate_model
@@ -43,8 +44,6 @@ from harness.pool import ensure_pool
 from harness.utils.progress import progress
 from scoring import bootstrap_final_score, final_score, forget_score
 
-BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"
-CLASS_ONLY = {"svd_class_unlearning"}
 
 
 @dataclass
@@ -64,8 +63,7 @@ class Row:
 
 
 def available_baselines(forget_kind: str) -> list[str]:
-    names = sorted(path.stem for path in BASELINES_DIR.glob("*.py") if path.stem != "__init__")
-    return [name for name in names if forget_kind == "class" or name not in CLASS_ONLY]
+    return sorted(entry.name for entry in BASELINES if forget_kind in entry.forget_kinds)
 
 
 def load_submission(name: str):

@@ -50,10 +50,11 @@ import torch
 from harness.training.allocator import keep_freed_memory
 from harness.evaluation.stacked import evaluate_models
 from harness.training.stacked import train_models
-from harness.config.competition import Competition, load_competition
+from harness.config import Competition, load_competition
 from harness.data import CompetitionData, Split
 from harness.data import load_data
-from harness.compute.devices import describe_device, resolve_device, usable_cores
+from harness.compute.devices import describe_device, resolve_device
+from harness.compute.machine import usable_cores
 from harness.errors import DataError, HarnessError
 from harness.evaluation.model import evaluate_model
 from harness.training.architectures import build_model

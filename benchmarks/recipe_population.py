@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.config.competition import Competition, load_competition
+from harness.config import Competition, load_competition
 from harness.data import load_data
 from harness.compute.devices import describe_device
 from harness.evaluation.model import evaluate_model

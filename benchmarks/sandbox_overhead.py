@@ -31,7 +31,7 @@ import torch
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from harness.config.competition import load_competition  # noqa: E402
+from harness.config import load_competition  # noqa: E402
 from harness.data import make_loader  # noqa: E402
 from harness.data import load_data  # noqa: E402
 from harness.sandbox import SandboxLimits, UnlearningJob, run_submission  # noqa: E402

@@ -12,14 +12,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import platform
 import sys
 import time
 from pathlib import Path
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))  # the reference lives there
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the harness, and the reference (in tests/)
+
+from harness.compute.machine import cpu_model  # noqa: E402 (torch-free)
 
 
 def synthetic_populations(n_models: int, n_examples: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -39,16 +41,6 @@ def synthetic_populations(n_models: int, n_examples: int, seed: int) -> tuple[np
     separated = kinds == 2  # still memorised: perfectly separable
     U[:, separated] += 8.0 + 6.0 * scale[separated]
     return np.clip(U, -100, 100), np.clip(R, -100, 100)
-
-
-def cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown CPU"
 
 
 def main() -> int:

@@ -6,7 +6,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from scoring.constants import DELTA
+from scoring.constants import DELTA, RESAMPLE_KINDS
 from scoring.epsilon import example_epsilons
 from scoring.forgetting import example_points, final_score, forget_score
 from scoring.validation import (
@@ -15,8 +15,6 @@ from scoring.validation import (
     as_populations,
     as_positive_int,
 )
-
-RESAMPLE_KINDS = ("models", "examples")
 
 
 class Interval(NamedTuple):

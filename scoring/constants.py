@@ -22,3 +22,6 @@ BUCKET_WIDTH = 0.5
 # beyond this bound is not a logit-scaled confidence, and would make the single-threshold grid
 # (100 thresholds per unit of range) needlessly large.
 MAX_ABS_CONFIDENCE = 104.0
+
+# What a bootstrap resamples: whole models of both populations, or forget examples (bootstrap.py).
+RESAMPLE_KINDS = ("models", "examples")

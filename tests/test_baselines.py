@@ -20,7 +20,8 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config.competition import load_competition
+from baselines import BASELINES, BASELINES_DIR
+from harness.config import load_competition
 from harness.data import CompetitionData, Split, make_loader
 from harness.data import load_data
 from harness.errors import ConfigError
@@ -30,9 +31,8 @@ from harness.training.trainer import train_model
 
 torch.set_num_threads(1)
 
-BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"
-BASELINE_FILES = sorted(path for path in BASELINES_DIR.glob("*.py") if path.name != "__init__.py")
-CLASS_ONLY = {"svd_class_unlearning"}
+BASELINE_FILES = [entry.path for entry in BASELINES]
+CLASS_ONLY = {entry.name for entry in BASELINES if entry.forget_kinds == ("class",)}
 RETRAIN = "retrain"  # trains from scratch by design (ten times the budget): tested once, on its own
 SMALL_BUDGET_S = 0.4  # about a tenth of a digits retrain on one core, in CPU time
 

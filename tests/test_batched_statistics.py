@@ -19,7 +19,7 @@ import torch
 
 from harness.evaluation.stacked import evaluate_models
 from harness.training.stacked import train_models
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.data import load_data
 from harness.training.trainer import train_model
 from scoring import calibration_reference, forget_score

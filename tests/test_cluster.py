@@ -18,7 +18,7 @@ distributed = pytest.importorskip("dask.distributed")
 import cloudpickle  # noqa: E402  (dask's dependency)
 
 from harness.cli import main as cli  # noqa: E402
-from harness.compute.engines import execution_backend, run_tasks  # noqa: E402
+from harness.compute.engines import execution_engine, run_tasks  # noqa: E402
 
 FINETUNE = Path(__file__).resolve().parents[1] / "baselines" / "finetune.py"
 N_MODELS = 3
@@ -96,7 +96,7 @@ def _where() -> int:
 def test_a_cluster_of_one_slot_still_gets_the_work():
     # joblib runs a one-slot pool in the calling process; the harness sends the work to the cluster anyway.
     with distributed.LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as local:
-        with execution_backend("dask", scheduler=local.scheduler_address) as workers:
+        with execution_engine("dask", scheduler=local.scheduler_address) as workers:
             assert workers == 1
             pids = run_tasks([_where, _where], jobs=workers, desc="where", unit="task")
     assert len(set(pids)) == 1 and os.getpid() not in pids

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli_main
-from harness.config.competition import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
+from harness.config import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
 from harness.errors import ConfigError
 
 SHIPPED = ["cifar10", "cifar10-class", "digits", "digits-class", "digits-kaggle", "surf"]
@@ -157,7 +157,7 @@ def test_cli_reports_a_bad_competition_in_one_line_with_exit_code_2(tmp_path, ca
     path = _edited(tmp_path, 'n_models = 32', 'n_models = 0')
     assert cli_main(["pool", "--competition", str(path)]) == 2
     error = capsys.readouterr().err.strip()
-    assert len(error.splitlines()) == 1 and "n_models: must be > 0" in error
+    assert len(error.splitlines()) == 1 and "n_models: must be an integer of at least 2, got 0" in error
 
 
 # --- the 2023 batch format and the sandbox environment ---------------------------------------------

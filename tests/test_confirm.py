@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.results.leaderboard.confirmation import ScreenedEntry, compare_rankings
 from harness.results.leaderboard.table import Leaderboard, LeaderboardRow
 

@@ -17,7 +17,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config.competition import COMPETITIONS_DIR, load_competition
+from harness.config import COMPETITIONS_DIR, load_competition
 from harness.data import CompetitionData
 from harness.data import DATA_ENV, load_data
 from harness.data.examples import md5_file

@@ -126,7 +126,7 @@ def test_installing_twice_keeps_one_policy_and_uninstall_removes_it(environment)
 
 
 def test_the_competitions_environment_names_the_importable_modules():
-    from harness.config.competition import load_competition
+    from harness.config import load_competition
     from harness.config.packages import allowed_import_names
 
     allowed = allowed_import_names(load_competition("digits-kaggle").packages)

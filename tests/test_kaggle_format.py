@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from harness.config.batch_formats import KAGGLE_DICT, KAGGLE_DICT_KEYS
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.data import make_loader
 from harness.data import load_data
 from harness.data.readers.digits_kaggle import IMAGE_SIZE, PERSON_BLOCK, kaggle_pixels

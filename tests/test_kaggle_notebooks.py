@@ -13,7 +13,7 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.config.competition import COMPETITIONS_DIR, load_competition
+from harness.config import COMPETITIONS_DIR, load_competition
 from harness.data import load_data
 from harness.training.architectures import build_model
 from harness.sandbox import UnlearningJob, run_submission

@@ -16,7 +16,8 @@ import pytest
 
 from harness.cli import main as cli
 from harness.errors import DataError
-from harness.results.leaderboard import PhaseResult, build_leaderboard, load_phase_result, order_kept, to_markdown, write_leaderboard
+from harness.results.leaderboard import build_leaderboard, order_kept, to_markdown, write_leaderboard
+from harness.results.phase import PhaseResult, load_phase_result
 from harness.results.leaderboard.table import RANK_GROUP_ORDER_KEPT
 from harness.results.score import ScoringOptions
 from test_outputs import write_synthetic_result

@@ -10,7 +10,7 @@ import pytest
 
 from data_manifests import MANIFEST_DIR
 from harness.cli import main as cli_main
-from harness.config.competition import COMPETITIONS_DIR, load_competition
+from harness.config import COMPETITIONS_DIR, load_competition
 from harness.data import load_data, read_dataset
 from harness.errors import DataError
 from harness.data.manifest import (

@@ -19,15 +19,16 @@ import harness.results.outputs as outputs_module
 from harness.errors import DataError
 from harness.results.outputs import (
     METADATA_KEY,
-    ModelRecord,
     OutputsError,
     OutputsMetadata,
+    OutputsRow,
     RunOutputs,
-    phase_directory,
     read_outputs,
     write_outputs,
 )
-from harness.results.score import ScoringOptions, write_phase_results
+from harness.results.folder import phase_directory
+from harness.results.score import ScoringOptions
+from harness.results.writer import write_phase_results
 
 
 # --- synthetic runs (shared helpers) ---------------------------------------------------------------
@@ -65,7 +66,7 @@ def synthetic_outputs(
     pool_rng, rng = np.random.default_rng(pool_seed), np.random.default_rng(seed)
     shift = np.where(np.arange(n_examples) < n_leaky, leak, 0.0)
     records = [
-        ModelRecord("retrained", i, i, retain_acc=0.96 + 0.01 * pool_rng.random(), test_acc=0.90 + 0.01 * pool_rng.random(),
+        OutputsRow("retrained", i, i, retain_acc=0.96 + 0.01 * pool_rng.random(), test_acc=0.90 + 0.01 * pool_rng.random(),
                     forget_acc=0.90, seconds=retrain_wall, wall_seconds=retrain_wall,
                     forget_confidences=pool_rng.normal(size=n_examples))
         for i in range(n_models)
@@ -73,12 +74,12 @@ def synthetic_outputs(
     failed_models = failed_models or {}
     for i in range(n_models):
         if failure is not None:
-            records.append(ModelRecord("unlearned", i, 1000 + i, status=failure["kind"], message=failure["message"]))
+            records.append(OutputsRow("unlearned", i, 1000 + i, status=failure["kind"], message=failure["message"]))
         elif i in failed_models:
-            records.append(ModelRecord("unlearned", i, 1000 + i, status=failed_models[i], message=f"model {i} broke <b>badly</b>"))
+            records.append(OutputsRow("unlearned", i, 1000 + i, status=failed_models[i], message=f"model {i} broke <b>badly</b>"))
         else:
             records.append(
-                ModelRecord("unlearned", i, 1000 + i, retain_acc=retain_acc - 0.01 * rng.random(),
+                OutputsRow("unlearned", i, 1000 + i, retain_acc=retain_acc - 0.01 * rng.random(),
                             test_acc=0.89 + 0.01 * rng.random(), forget_acc=0.93, seconds=unlearn_seconds,
                             wall_seconds=unlearn_wall, forget_confidences=rng.normal(size=n_examples) + shift)
             )
@@ -103,7 +104,7 @@ def synthetic_outputs(
         started_at="2024-01-01T00:00:00+00:00",
         finished_at="2024-01-01T00:10:00+00:00",
     )
-    return RunOutputs.from_records(metadata, records)
+    return RunOutputs.from_rows(metadata, records)
 
 
 # Cheap defaults for tests: a small bootstrap, two calibration splits.
@@ -223,31 +224,31 @@ def test_impossible_subsets_say_why(make_subset, message):
 # --- construction checks ------------------------------------------------------------------------
 def test_records_with_the_wrong_number_of_confidences_are_refused():
     outputs = synthetic_outputs(n_models=2, n_examples=5)
-    records = [ModelRecord("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(4))]
+    records = [OutputsRow("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(4))]
     with pytest.raises(OutputsError, match="4 forget confidences for 5 forget examples"):
-        RunOutputs.from_records(outputs.metadata, records)
+        RunOutputs.from_rows(outputs.metadata, records)
 
 
 @pytest.mark.parametrize(
     "record, message",
     [
-        (ModelRecord("retrained", 0, 0, retain_acc=1.5, test_acc=1.0, forget_confidences=np.zeros(3)), r"retain_acc = 1.5"),
-        (ModelRecord("teacher", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(3)), "unknown model kind"),
-        (ModelRecord("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=[0, np.nan, 0]), "not finite"),
-        (ModelRecord("retrained", 0, 0, test_acc=1.0, forget_confidences=np.zeros(3)), "no retain_acc"),
+        (OutputsRow("retrained", 0, 0, retain_acc=1.5, test_acc=1.0, forget_confidences=np.zeros(3)), r"retain_acc = 1.5"),
+        (OutputsRow("teacher", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(3)), "unknown model kind"),
+        (OutputsRow("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=[0, np.nan, 0]), "not finite"),
+        (OutputsRow("retrained", 0, 0, test_acc=1.0, forget_confidences=np.zeros(3)), "no retain_acc"),
     ],
 )
 def test_inconsistent_records_are_refused(record, message):
     metadata = synthetic_outputs(n_models=2, n_examples=3).metadata
     with pytest.raises(OutputsError, match=message):
-        RunOutputs.from_records(metadata, [record])
+        RunOutputs.from_rows(metadata, [record])
 
 
 def test_duplicate_models_are_refused():
     metadata = synthetic_outputs(n_models=2, n_examples=3).metadata
-    record = ModelRecord("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(3))
+    record = OutputsRow("retrained", 0, 0, retain_acc=1.0, test_acc=1.0, forget_confidences=np.zeros(3))
     with pytest.raises(OutputsError, match="retrained model 0 appears more than once"):
-        RunOutputs.from_records(metadata, [record, record])
+        RunOutputs.from_rows(metadata, [record, record])
 
 
 def test_phase_directory_puts_the_first_phase_at_the_top(tmp_path: Path):

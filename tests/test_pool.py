@@ -16,19 +16,11 @@ import pytest
 import torch
 
 from harness.cli import main as cli_main
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.errors import ConfigError, HarnessError
-from harness.pool import (
-    ORIGINAL,
-    REFERENCE,
-    REFERENCE_RUNS,
-    RETRAINED,
-    TIMING_FORMAT,
-    ReferenceTiming,
-    ensure_pool,
-    model_seed,
-    pool_path,
-)
+from harness.pool import ORIGINAL, REFERENCE_RUNS, RETRAINED, ReferenceTiming, ensure_pool, model_seed, pool_path
+from harness.pool.identity import REFERENCE
+from harness.pool.reference import TIMING_FORMAT
 from quick_competition import QUICK_COMPETITION
 
 torch.set_num_threads(1)
@@ -116,12 +108,12 @@ def _timing_files(pool) -> list[Path]:
 
 
 def _no_more_timing(monkeypatch) -> None:
-    import harness.pool
+    import harness.pool.reference
 
     def must_not_train(task, runs):
         raise AssertionError("the stored reference timing should have been used")
 
-    monkeypatch.setattr(harness.pool, "timed_retrains", must_not_train)
+    monkeypatch.setattr(harness.pool.reference, "timed_retrains", must_not_train)
 
 
 def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_competition, tmp_path):
@@ -152,10 +144,10 @@ def test_every_n_and_every_command_gets_the_same_reference(quick_competition, tm
 
 
 def test_another_device_description_re_measures_and_stores_the_time(quick_competition, tmp_path, monkeypatch):
-    import harness.compute.devices
+    import harness.compute.machine
 
     built = _pool(quick_competition, tmp_path, 2)
-    monkeypatch.setattr(harness.compute.devices, "cpu_model", lambda: "Some Other CPU")
+    monkeypatch.setattr(harness.compute.machine, "cpu_model", lambda: "Some Other CPU")
     moved = _pool(quick_competition, tmp_path, 2)
     assert moved.built_now == 0
     assert moved.reference.device.startswith("cpu: Some Other CPU") and moved.reference.device != built.reference.device
@@ -268,7 +260,7 @@ def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_com
 
 
 def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch):
-    from harness.utils.files import cache_root
+    from harness.utils.cache import cache_root
 
     monkeypatch.delenv("UNLEARN_HARNESS_CACHE", raising=False)
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
@@ -282,10 +274,11 @@ def test_cache_root_follows_flag_then_environment_then_xdg(tmp_path, monkeypatch
 
 def test_devices_default_to_one_single_threaded_worker_per_core_and_reject_unknown_devices(monkeypatch):
     import harness.compute.devices as devices
+    import harness.compute.machine as machine
 
-    monkeypatch.setattr(devices, "usable_cores", lambda: 8)
-    assert devices.default_jobs("cpu") == 8 and devices.threads_per_worker(8) == 1
-    assert devices.threads_per_worker(1) == 8 and devices.threads_per_worker(3) == 2
+    monkeypatch.setattr(machine, "usable_cores", lambda: 8)
+    assert devices.default_jobs("cpu") == 8 and machine.threads_per_worker(8) == 1
+    assert machine.threads_per_worker(1) == 8 and machine.threads_per_worker(3) == 2
     assert devices.describe_device("cpu", 1).endswith(", 1 torch thread")
     assert devices.describe_device("cpu", 4).endswith(", 4 torch threads")
     with pytest.raises(HarnessError, match="unknown device 'tpu'"):

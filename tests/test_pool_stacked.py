@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.compute.devices import cpu_has_native_bf16
+from harness.compute.machine import cpu_has_native_bf16
 from harness.errors import HarnessError
-from harness.pool import REFERENCE_RUNS, ensure_pool, read_record
+from harness.pool import REFERENCE_RUNS, ensure_pool, read_pool_model
 from quick_competition import QUICK_COMPETITION, QUICK_NAME
 
 SUBMISSION = str(  # bounded work (5 epochs), whatever the budget
@@ -52,7 +52,7 @@ def test_stacks_take_bf16_where_the_cpu_computes_in_it_natively_unless_told_othe
 @pytest.mark.parametrize("command", [["pool"], ["run", SUBMISSION, "--sandbox", "none"]])
 def test_bf16_without_stacking_is_refused(tmp_path, capsys, command):
     assert cli([*command, "--n-models", "2", "--cache-dir", str(tmp_path), "--bf16", "--batch-models", "1"]) == 2
-    assert "--bf16 applies to stacked training, and --batch-models 1 turns stacking off" in capsys.readouterr().err
+    assert "bf16 (--bf16) applies to stacked training, and batch_models = 1 (--batch-models 1) turns stacking off" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # refused before any work
 
 
@@ -66,7 +66,7 @@ def test_small_cnns_on_cpu_are_stacked_by_default_and_batch_models_1_turns_it_of
 
 
 def test_bf16_for_a_pool_that_is_not_stacked_is_refused_before_any_work(tmp_path):
-    with pytest.raises(HarnessError, match="bf16 applies to stacked training.*resnet18 on cpu is not stacked by default"):
+    with pytest.raises(HarnessError, match=r"bf16 \(--bf16\) applies to stacked training.*resnet18 on cpu is not stacked by default"):
         ensure_pool("cifar10", 2, cache_dir=tmp_path, bf16=True, progress=False)
     assert not any(tmp_path.iterdir())
 
@@ -78,5 +78,5 @@ def test_run_builds_its_pool_stacked_when_asked(tmp_path):
                  "--no-report", "--quiet"]
     assert cli(arguments) == 0
     records = sorted(cache.glob(f"pools/{QUICK_NAME}.public.*/records/retrained-*.parquet"))
-    assert ["stacked x2" in read_record(path).device for path in records] == [False, True, True]
+    assert ["stacked x2" in read_pool_model(path).device for path in records] == [False, True, True]
     assert (out / "score.json").is_file()

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from harness.results.outputs import phase_directory
+from harness.results.folder import phase_directory
 from harness.results.report import render_report, write_report
 from harness.results.score import ScoringOptions, score_outputs
 from test_outputs import FAST_SCORING, synthetic_outputs

@@ -10,11 +10,11 @@ import pytest
 import torch
 
 from harness.cli import main as cli
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.data import load_data
 from harness.training.architectures import build_model
 from harness.results.outputs import read_outputs
-from harness.pool import save_weights
+from harness.training.weights import save_weights
 from harness.evaluation.returned import ReturnedModel, evaluate_returned_model
 from harness.sandbox import RunOutcome
 

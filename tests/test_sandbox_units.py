@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from harness.errors import HarnessError
-from harness.sandbox import SandboxLimits, UnlearningJob, resolve_backend
+from harness.sandbox import SandboxLimits, UnlearningJob, resolve_sandbox
 from harness.sandbox import protocol
 from harness.sandbox.failures import classify_exception
 from harness.sandbox.logs import BoundedLog, LogRouter
@@ -205,28 +205,28 @@ def test_gpu_jobs_name_their_device(tmp_path):
 # --- backends ------------------------------------------------------------------------------------
 def test_unknown_backend_is_a_usage_error():
     with pytest.raises(HarnessError, match="unknown sandbox 'podman'"):
-        resolve_backend("podman")
-    assert resolve_backend("none") == "none"
+        resolve_sandbox("podman")
+    assert resolve_sandbox("none") == "none"
 
 
 def test_auto_names_both_ways_to_get_a_sandbox_when_neither_works(monkeypatch, tmp_path):
-    from harness.sandbox.backends import bwrap, docker
+    from harness.sandbox.backends import bwrap, docker_engine
 
     # A machine without either: no bwrap on PATH, no engine behind DOCKER_HOST.
     monkeypatch.setenv("PATH", str(tmp_path))
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/no-engine.sock")
     bwrap.bwrap_problem.cache_clear()
-    docker._client_or_problem.cache_clear()
+    docker_engine._client_or_problem.cache_clear()
     try:
         with pytest.raises(HarnessError) as raised:
-            resolve_backend("auto")
+            resolve_sandbox("auto")
         message = str(raised.value)
         assert "apt-get install bubblewrap" in message and "dockerd" in message and "--sandbox none" in message
         with pytest.raises(HarnessError, match="--sandbox bwrap: bwrap is not installed"):
-            resolve_backend("bwrap")
+            resolve_sandbox("bwrap")
     finally:
         bwrap.bwrap_problem.cache_clear()
-        docker._client_or_problem.cache_clear()
+        docker_engine._client_or_problem.cache_clear()
 
 
 def test_output_usage_counts_allocated_bytes_so_sparse_files_cannot_hide(tmp_path):

@@ -18,13 +18,8 @@ import scoring
 from harness.cli import main as cli
 from harness.errors import DataError
 from harness.results.outputs import write_outputs
-from harness.results.score import (
-    ScoringOptions,
-    read_score_json,
-    retrained_fingerprint,
-    score_outputs,
-    write_score_json,
-)
+from harness.results.score import ScoringOptions, retrained_fingerprint, score_outputs
+from harness.results.score_json import read_score_json, write_score_json
 from test_outputs import FAST_SCORING, as_written_before_the_time_basis, synthetic_outputs
 
 REPO = Path(__file__).resolve().parents[1]

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.config.competition import TrainingRecipe, load_competition
+from harness.config import TrainingRecipe, load_competition
 from harness.data import load_data
 from harness.evaluation.model import evaluate_model, predict_logits
 from harness.training.architectures import build_model

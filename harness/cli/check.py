@@ -11,29 +11,24 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from harness.cli.arguments import (
-    add_competition_arguments,
-    add_execution_arguments,
-    add_time_cutoff_argument,
-    apply_verbosity,
-    run_settings,
-)
+from harness.cli.arguments import add_competition, add_data, add_evaluation, add_n_models, add_out, apply_verbosity, run_settings
 
 CHECK_MODELS = 2
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("submission", type=Path, metavar="SUBMISSION", help="a .py file or a folder with submission.py")
-    add_competition_arguments(parser, n_models_help=f"models of each kind (default {CHECK_MODELS})")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="keep the check's files here (default: a temporary folder)")
-    add_time_cutoff_argument(parser)
-    add_execution_arguments(parser)
+    add_competition(parser)
+    add_n_models(parser, help=f"models of each kind (default {CHECK_MODELS})")
+    add_data(parser)
+    add_out(parser, help="keep the check's files here (default: a temporary folder)")
+    add_evaluation(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.config.competition import load_competition
-    from harness.run.pipeline import evaluate_submission
+    from harness.config import load_competition
     from harness.results.score import ScoringOptions
+    from harness.run.pipeline import evaluate_submission
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
@@ -44,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
             report=False,
             scoring=ScoringOptions(bootstrap=0, calibration_splits=0),
         )
-        record = evaluate_submission(args.submission, settings)[0].result.record
+        record = evaluate_submission(args.submission, settings)[0].record
     verdict, reason = check_verdict(record)
     print(f"{verdict}: {args.submission} on {competition.name} (N = {settings.n_models}): {reason}")
     return 0 if verdict == "PASS" else 1
@@ -55,7 +50,7 @@ def check_verdict(record: dict) -> tuple[str, str]:
     if record["status"] == "failed":
         failure = record["failure"] or {"kind": "failed", "message": "no reason recorded"}
         return "FAIL", f"{failure['kind']}: {failure['message']}"
-    from harness.results.score import CLOCK_NAMES
+    from harness.results.time_rule import CLOCK_NAMES
 
     clock = CLOCK_NAMES.get(record.get("time_basis"), "wall time")
     used = f"{100 * record['time_fraction']:.1f}% of a retrain in {clock} (limit {100 * record['time_cutoff']:g}%)"

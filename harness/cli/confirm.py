@@ -14,32 +14,30 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.arguments import add_execution_arguments, add_time_cutoff_argument, apply_verbosity, run_settings
+from harness.cli.arguments import add_bootstrap, add_competition, add_data, add_evaluation, add_n_models, add_out, apply_verbosity, run_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("leaderboard", type=Path, metavar="LEADERBOARD_DIR", help="a folder holding leaderboard.csv (from `leaderboard` or `reproduce`)")
     parser.add_argument("--top", type=int, required=True, metavar="K", help="re-run the K best scored entries")
-    parser.add_argument("--n-models", type=int, required=True, metavar="M", help="models of each kind in the re-runs: more than the screening's N")
-    parser.add_argument("--competition", metavar="NAME|PATH",
-                        help="the competition's TOML file when it is not a shipped one (default: the name the results recorded)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="where local datasets live (or $UNLEARN_HARNESS_DATA)")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="the screening's retrain pool cache, so that its models are reused")
-    parser.add_argument("--out", type=Path, metavar="DIR", help="where the re-runs and the report go (default LEADERBOARD_DIR/confirm-N<M>)")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per re-run (default 100)")
-    add_time_cutoff_argument(parser)  # default here: the screening's own cutoff
-    add_execution_arguments(parser)
+    add_n_models(parser, required=True, help="M: models of each kind in the re-runs, more than the screening's N")
+    add_competition(parser, default=None,
+                    help="the competition's TOML file when it is not a shipped one (default: the name the results recorded)")
+    add_data(parser)  # give the screening's --cache-dir, so that its pool's models are reused
+    add_out(parser, help="where the re-runs and the report go (default LEADERBOARD_DIR/confirm-N<M>)")
+    add_bootstrap(parser, default=100, help="bootstrap resamples per re-run (default 100)")
+    add_evaluation(parser)  # --time-cutoff's default here: the screening's own cutoff
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.results.leaderboard import load_phase_result, write_leaderboard
+    from harness.compute.engines import execution_engine
+    from harness.results.leaderboard import build_leaderboard, write_leaderboard
     from harness.results.leaderboard.confirmation import REPORT_FILE, compare_rankings, read_screening, select_top, to_markdown
-    from harness.results.leaderboard.table import build_leaderboard
-    from harness.results.outputs import atomic_write_text
-    from harness.compute.engines import execution_backend
-    from harness.run.pipeline import ensure_phase_pool, evaluate_submission
-    from harness.utils.progress import progress
+    from harness.results.phase import load_phase_result
     from harness.results.score import ScoringOptions
+    from harness.run.pipeline import evaluate_submission, phase_pool
+    from harness.utils.files import atomic_write_text
+    from harness.utils.progress import progress
 
     apply_verbosity(args)
     entries = read_screening(args.leaderboard)
@@ -63,11 +61,11 @@ def main(args: argparse.Namespace) -> int:
     ]
 
     # Grow the shared pool once, up front, so that the report can say what was reused.
-    with execution_backend(settings[0].backend, jobs=settings[0].jobs, scheduler=settings[0].scheduler) as workers:
-        pool = ensure_phase_pool(settings[0], phase, workers)
+    with execution_engine(settings[0].engine, jobs=settings[0].jobs, scheduler=settings[0].scheduler) as workers:
+        pool = phase_pool(settings[0], phase, workers)
     pool_note = _pool_note(pool.built_now, args.n_models)
     for submission, run in progress(list(zip(submissions, settings)), desc="re-runs", unit="submission"):
-        record = evaluate_submission(submission, run)[0].result.record
+        record = evaluate_submission(submission, run)[0].record
         print(f"{submission.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
     reruns = [load_phase_result(folder, phase) for folder in folders]
     board = build_leaderboard(reruns)
@@ -82,7 +80,7 @@ def main(args: argparse.Namespace) -> int:
 
 def _competition(requested: str | None, screened: list):
     """The competition the screening scored; --competition must name the same one (a TOML for unshipped ones)."""
-    from harness.config.competition import load_competition
+    from harness.config import load_competition
     from harness.errors import HarnessError
 
     names = {result.record["competition"] for result in screened}

@@ -2,43 +2,45 @@
 
 --verify (the default) reads the data, checks it against each phase's manifest, and rebuilds the
 split from the competition's settings to check the manifest still matches them row for row.
---write regenerates the manifests from the (checksum-verified) data into data_manifests/ (or --out-dir).
+--write regenerates the manifests from the (checksum-verified) data into data_manifests/ (or --out).
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
+
+from harness.cli.arguments import add_competition, add_data, add_out, add_phases, add_verbosity, apply_verbosity
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--competition", required=True, metavar="NAME|PATH", help="a shipped competition or a TOML file")
-    parser.add_argument("--phase", metavar="PHASE", help="only this phase (default: every phase)")
-    parser.add_argument("--data-dir", type=Path, metavar="DIR", help="where local datasets live (or $UNLEARN_HARNESS_DATA)")
-    parser.add_argument("--cache-dir", type=Path, metavar="DIR", help="cache folder (manifests generated on first load live there)")
+    add_competition(parser, required=True, help="a shipped competition or a TOML file")
+    add_phases(parser)
+    add_data(parser)
     action = parser.add_mutually_exclusive_group()
     action.add_argument("--verify", action="store_true", help="check data and settings against the manifests (default)")
     action.add_argument("--write", action="store_true", help="regenerate the manifests from the data")
-    parser.add_argument("--out-dir", type=Path, metavar="DIR", help="with --write: where to write (default data_manifests/)")
+    add_out(parser, help="with --write: where to write (default data_manifests/)")
+    add_verbosity(parser)
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.config.competition import load_competition
+    from harness.config import load_competition
     from harness.data.loading import read_dataset
     from harness.errors import DataError, HarnessError
     from harness.data.manifest import build_manifest, find_manifest, shipped_manifest_path, verify_examples, write_manifest
 
-    if args.out_dir and not args.write:
-        raise HarnessError("--out-dir applies to --write")
+    apply_verbosity(args)
+    if args.out and not args.write:
+        raise HarnessError("--out applies to --write")
     competition = load_competition(args.competition)
-    phases = [competition.phase(args.phase).name] if args.phase else competition.phase_names
+    phases = [competition.phase(name).name for name in args.phase] if args.phase else competition.phase_names
     if args.write:
         examples, location = read_dataset(competition, args.data_dir, cache_dir=args.cache_dir)
         for phase in phases:
             manifest = build_manifest(competition, phase, examples)
             target = shipped_manifest_path(competition.name, phase)
-            if args.out_dir:
-                target = args.out_dir / target.name
+            if args.out:
+                target = args.out / target.name
             write_manifest(manifest, target)
             print(f"wrote {target}: {manifest.describe()} (dataset {manifest.dataset_checksum}, from {location})")
         return 0

@@ -1,9 +1,9 @@
 """`unlearn-harness reproduce`: score every baseline on a competition and write the leaderboard.
 
 Each baseline in baselines/ is an ordinary submission: it goes through the same pool, sandbox,
-trusted evaluation and scoring as any participant's file, into <out>/<baseline>/. Class-unlearning
-methods (file names containing "svd") run only on competitions whose forget set is a class.
-Re-running resumes: finished baselines are not run again.
+trusted evaluation and scoring as any participant's file, into <out>/<baseline>/. A baseline runs
+only on competitions whose forget set it supports (its entry in the baselines registry says which:
+class unlearning needs a class). Re-running resumes: finished baselines are not run again.
 """
 
 from __future__ import annotations
@@ -12,49 +12,42 @@ import argparse
 import sys
 from pathlib import Path
 
-from harness.cli.arguments import (
-    add_competition_arguments,
-    add_execution_arguments,
-    add_time_cutoff_argument,
-    apply_verbosity,
-    run_settings,
-)
-
-BASELINES_DIR = Path(__file__).resolve().parents[2] / "baselines"
+from harness.cli.arguments import add_bootstrap, add_competition, add_data, add_evaluation, add_n_models, add_out, add_phases, apply_verbosity, run_settings
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    add_competition_arguments(parser)
-    parser.add_argument("--out", type=Path, metavar="DIR", help="where results and the leaderboard go (default runs/<competition>/baselines)")
-    parser.add_argument("--phase", action="append", metavar="NAME", help="score only this phase (repeatable; default all); the leaderboard ranks the first one given")
+    add_competition(parser)
+    add_n_models(parser)
+    add_data(parser)
+    add_out(parser, help="where results and the leaderboard go (default runs/<competition>/baselines)")
+    add_phases(parser, help="score only this phase (repeatable; default: every phase); the leaderboard ranks the first one given")
     parser.add_argument("--only", action="append", metavar="NAME", help="run only this baseline (repeatable), e.g. finetune")
-    parser.add_argument("--bootstrap", type=int, default=100, metavar="N", help="bootstrap resamples per result (default 100)")
-    add_time_cutoff_argument(parser)
-    add_execution_arguments(parser)
+    add_bootstrap(parser, default=100, help="bootstrap resamples per result (default 100)")
+    add_evaluation(parser)
 
 
 def baseline_files(competition, only: list[str] | None = None) -> list[Path]:
-    """The baselines that apply to `competition`, in file-name order."""
+    """The baselines that support `competition`'s forget set, in name order (baselines.BASELINES)."""
+    from baselines import BASELINES
     from harness.errors import HarnessError
 
-    files = sorted(path for path in BASELINES_DIR.glob("*.py") if not path.name.startswith("_"))
-    if competition.forget.kind != "class":
-        files = [path for path in files if "svd" not in path.stem]
+    entries = sorted((entry for entry in BASELINES if competition.forget.kind in entry.forget_kinds), key=lambda entry: entry.name)
     if only:
-        known = {path.stem for path in files}
+        known = {entry.name for entry in entries}
         unknown = sorted(set(only) - known)
         if unknown:
             raise HarnessError(f"unknown baseline(s) {', '.join(unknown)} for {competition.name}; available: {', '.join(sorted(known))}")
-        files = [path for path in files if path.stem in only]
-    return files
+        entries = [entry for entry in entries if entry.name in only]
+    return [entry.path for entry in entries]
 
 
 def main(args: argparse.Namespace) -> int:
-    from harness.config.competition import load_competition
-    from harness.results.leaderboard import build_leaderboard, load_phase_result, to_markdown, write_leaderboard
+    from harness.config import load_competition
+    from harness.results.leaderboard import build_leaderboard, to_markdown, write_leaderboard
+    from harness.results.phase import load_phase_result
+    from harness.results.score import ScoringOptions
     from harness.run.pipeline import evaluate_submission
     from harness.utils.progress import progress
-    from harness.results.score import ScoringOptions
 
     apply_verbosity(args)
     competition = load_competition(args.competition)
@@ -62,9 +55,9 @@ def main(args: argparse.Namespace) -> int:
     results = []
     for baseline in progress(baseline_files(competition, args.only), desc="baselines", unit="baseline"):
         settings = run_settings(args, competition, out / baseline.stem,
-                                phases=tuple(args.phase) if args.phase else None,
+                                phases=args.phase,
                                 scoring=ScoringOptions(bootstrap=args.bootstrap, resample="examples"))
-        record = evaluate_submission(baseline, settings)[0].result.record
+        record = evaluate_submission(baseline, settings)[0].record
         print(f"{baseline.stem}: {record['status']}, score {record['score']}", file=sys.stderr)
         # The leaderboard ranks the first phase scored: the public one unless --phase says otherwise.
         results.append(load_phase_result(out / baseline.stem, args.phase[0] if args.phase else None))

@@ -1,6 +1,6 @@
 """`unlearn-harness score`: re-score stored outputs.parquet without torch.
 
-Useful to check a published result, to score at a smaller N (--models), or to add the
+Useful to check a published result, to score at a smaller N (--n-models), or to add the
 extensions (bounds, bootstrap interval, calibration reference) to an old run.
 """
 
@@ -10,6 +10,7 @@ import argparse
 import json
 from typing import Any
 
+from harness.cli.arguments import add_bootstrap, add_resampling, add_scoring_jobs, add_verbosity, apply_verbosity
 from harness.errors import HarnessError
 from harness.sandbox.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
 
@@ -19,7 +20,8 @@ DEFAULT_CALIBRATION_SPLITS = 5
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("outputs", metavar="OUTPUTS.parquet", help="stored outputs (or the result folder holding them)")
     subset = parser.add_mutually_exclusive_group()
-    subset.add_argument("--models", type=int, metavar="K", help="score only the first K models of each kind")
+    subset.add_argument("--n-models", type=int, metavar="N", help="score only the first N models of each kind")
+    subset.add_argument("--models", type=int, dest="n_models", default=argparse.SUPPRESS, help=argparse.SUPPRESS)  # the former spelling
     subset.add_argument(
         "--model-subset", metavar="INDICES", type=parse_index_list,
         help="score only these model indices (of both kinds), e.g. 0-63 or 0,2,10-19",
@@ -27,29 +29,27 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--delta", type=float, help="delta of the epsilon bound (default: the competition's, 1e-5)")
     parser.add_argument("--bounds", action="store_true", help="add per-example epsilon lower bounds")
     parser.add_argument("--confidence", type=float, help="confidence level of --bounds and --bootstrap (default 0.95)")
-    parser.add_argument("--bootstrap", type=int, default=0, metavar="N", help="bootstrap interval of the score from N resamples")
-    parser.add_argument(
-        "--resample", choices=("models", "examples"),
-        help="what --bootstrap resamples: forget examples (default; one scoring in all) "
-        "or models (one scoring per resample)",
-    )
-    parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap and calibration resamples")
+    add_bootstrap(parser, default=0, help="bootstrap interval of the score from N resamples (default 0: none)")
+    add_resampling(parser, default=None)
     parser.add_argument(
         "--calibration", type=int, nargs="?", const=DEFAULT_CALIBRATION_SPLITS, default=0, metavar="SPLITS",
         help="score retrained vs retrained halves: what a perfect unlearner gets "
         f"(default {DEFAULT_CALIBRATION_SPLITS} splits)",
     )
-    parser.add_argument("--jobs", type=int, default=1, metavar="N", help="threads for the per-example epsilons (default 1)")
+    add_scoring_jobs(parser)
     parser.add_argument("--json", action="store_true", help="print score.json's record instead of a summary")
     parser.add_argument("--write-json", metavar="PATH", help="also write the record to PATH (a score.json)")
     parser.add_argument("--report", metavar="PATH", help="also write an HTML report to PATH")
+    add_verbosity(parser)
 
 
 def main(args: argparse.Namespace) -> int:
     # Imported here so `unlearn-harness --help` stays instant; none of these imports torch.
     from harness.results.outputs import read_outputs
-    from harness.results.score import ScoringOptions, score_outputs, write_score_json
+    from harness.results.score import ScoringOptions, score_outputs
+    from harness.results.score_json import write_score_json
 
+    apply_verbosity(args)
     if args.confidence is not None and not (args.bounds or args.bootstrap):
         raise HarnessError("--confidence applies to --bounds or --bootstrap; add one of them")
     if args.resample is not None and not args.bootstrap:
@@ -69,8 +69,8 @@ def main(args: argparse.Namespace) -> int:
         n_jobs=args.jobs,
     )
     outputs = read_outputs(args.outputs)
-    if args.models is not None:
-        outputs = outputs.first_models(args.models)
+    if args.n_models is not None:
+        outputs = outputs.first_models(args.n_models)
     elif args.model_subset is not None:
         outputs = outputs.select_models(args.model_subset)
     result = score_outputs(outputs, options)
@@ -171,7 +171,7 @@ def _seconds(value: float | None) -> str:
 
 
 def _clock(record: dict[str, Any]) -> str:
-    from harness.results.score import CLOCK_NAMES
+    from harness.results.time_rule import CLOCK_NAMES
 
     # score.json files written before the basis was recorded were charged on the wall clock.
     basis = record.get("time_basis") or TIME_BASIS_WALL

@@ -6,12 +6,9 @@ count for CPU runs, the GPU name for CUDA runs.
 
 from __future__ import annotations
 
-import os
-import platform
-from functools import lru_cache
-
 import torch
 
+from harness.compute import machine
 from harness.errors import HarnessError
 
 
@@ -37,14 +34,6 @@ def resolve_device(spec: str | torch.device | None = "cpu") -> torch.device:
     return device
 
 
-def usable_cores() -> int:
-    """CPU cores this process may run on (respects taskset/cgroup affinity, unlike os.cpu_count)."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def default_jobs(device: str | torch.device) -> int:
     """Parallel workers when none are asked for: one per visible GPU, or one per CPU core.
 
@@ -55,39 +44,7 @@ def default_jobs(device: str | torch.device) -> int:
     device = resolve_device(device)
     if device.type == "cuda":
         return 1 if device.index is not None else torch.cuda.device_count()
-    return usable_cores()
-
-
-def threads_per_worker(jobs: int) -> int:
-    """torch threads for each of `jobs` parallel workers so that together they fill the cores once."""
-    return max(1, usable_cores() // max(1, jobs))
-
-
-@lru_cache(maxsize=1)
-def cpu_model() -> str:
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            for line in handle:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine() or "unknown CPU"
-
-
-# /proc/cpuinfo flags of CPUs that compute in bf16 natively (AMX tiles, AVX-512 BF16 dot products).
-NATIVE_BF16_FLAGS = ("amx_bf16", "avx512_bf16")
-
-
-@lru_cache(maxsize=1)
-def cpu_has_native_bf16() -> bool:
-    """Whether this CPU computes in bf16 natively; without that, bf16 autocast on CPU is emulated and slower."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as handle:
-            flags = next((line.split(":", 1)[1].split() for line in handle if line.startswith("flags")), [])
-    except OSError:
-        return False
-    return any(flag in flags for flag in NATIVE_BF16_FLAGS)
+    return machine.usable_cores()
 
 
 def describe_device(device: str | torch.device, threads: int | None = None) -> str:
@@ -96,4 +53,13 @@ def describe_device(device: str | torch.device, threads: int | None = None) -> s
     if device.type == "cuda":
         return f"cuda: {torch.cuda.get_device_name(device)}"
     threads = torch.get_num_threads() if threads is None else threads
-    return f"cpu: {cpu_model()}, {threads} torch thread{'s' if threads != 1 else ''}"
+    return f"cpu: {machine.cpu_model()}, {threads} torch thread{'s' if threads != 1 else ''}"
+
+
+def worker_devices(device: str, n_workers: int) -> list[str]:
+    """One GPU per worker when several are visible; otherwise every worker shares `device`."""
+    if device == "cuda":
+        count = torch.cuda.device_count()
+        if count > 1:
+            return [f"cuda:{index % count}" for index in range(n_workers)]
+    return [device] * n_workers

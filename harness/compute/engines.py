@@ -1,7 +1,9 @@
 """Independent work items through joblib: local processes, Dask, or Ray; never a home-made scheduler.
 
 Every work item in the harness (train retrained model k, run unlearning seeds, evaluate model k) is
-idempotent and writes its own result atomically, so any engine may run, retry or lose them.
+idempotent and writes its own result atomically, so any engine may run, retry or lose them. An
+"engine" is what joblib calls a parallel backend (loky, dask, ray); in this harness "backend" names
+only a sandbox's implementation (harness.sandbox.backends).
 """
 
 from __future__ import annotations
@@ -17,44 +19,44 @@ from harness.utils.progress import progress
 
 T = TypeVar("T")
 
-BACKENDS = ("loky", "dask", "ray")
-CLUSTER_BACKENDS = ("dask", "ray")
+ENGINES = ("loky", "dask", "ray")
+CLUSTER_ENGINES = ("dask", "ray")
 
-# The backend that execution_backend configured, so that run_tasks never runs a work item in the
+# The engine that execution_engine configured, so that run_tasks never runs a work item in the
 # client when a cluster's workers are there to run it.
-_active_backend: contextvars.ContextVar[str | None] = contextvars.ContextVar("harness_backend", default=None)
+_active_engine: contextvars.ContextVar[str | None] = contextvars.ContextVar("harness_engine", default=None)
 
 
 def on_cluster() -> bool:
     """Whether work items go to a cluster's workers (dask or Ray), whatever their number."""
-    return _active_backend.get() in CLUSTER_BACKENDS
+    return _active_engine.get() in CLUSTER_ENGINES
 
 
 @contextlib.contextmanager
-def execution_backend(backend: str = "loky", *, jobs: int = 1, scheduler: str | None = None) -> Iterator[int]:
-    """Configure joblib for `backend` and yield the number of parallel workers to use.
+def execution_engine(engine: str = "loky", *, jobs: int = 1, scheduler: str | None = None) -> Iterator[int]:
+    """Configure joblib for `engine` and yield the number of parallel workers to use.
 
     loky: local processes. dask: a dask.distributed scheduler at `scheduler` (or a LocalCluster
-    with `jobs` single-threaded workers when none is given). ray: Ray's joblib backend (an existing
+    with `jobs` single-threaded workers when none is given). ray: Ray's joblib engine (an existing
     cluster at `scheduler`, else a local one).
     """
-    if backend not in BACKENDS:
-        raise HarnessError(f"unknown backend {backend!r}; choose one of {', '.join(BACKENDS)}")
-    if backend == "loky" and scheduler:
-        raise HarnessError("--scheduler applies to --backend dask or ray, not loky")
-    marker = _active_backend.set(backend)
+    if engine not in ENGINES:
+        raise HarnessError(f"unknown engine {engine!r}; choose one of {', '.join(ENGINES)}")
+    if engine == "loky" and scheduler:
+        raise HarnessError("--scheduler applies to --engine dask or ray, not loky")
+    marker = _active_engine.set(engine)
     try:
-        if backend == "loky":
+        if engine == "loky":
             with joblib.parallel_config(backend="loky", n_jobs=jobs):
                 yield jobs
-        elif backend == "dask":
+        elif engine == "dask":
             with _dask_client(jobs, scheduler) as workers, joblib.parallel_config(backend="dask", n_jobs=workers):
                 yield workers
         else:
             with _ray_runtime(scheduler) as workers, joblib.parallel_config(backend="ray", n_jobs=workers):
                 yield workers
     finally:
-        _active_backend.reset(marker)
+        _active_engine.reset(marker)
 
 
 @contextlib.contextmanager
@@ -62,7 +64,7 @@ def _dask_client(jobs: int, scheduler: str | None) -> Iterator[int]:
     try:
         from dask.distributed import Client, LocalCluster
     except ImportError:
-        raise HarnessError("--backend dask needs dask.distributed: pip install 'unlearning-harness[dask]'") from None
+        raise HarnessError("--engine dask needs dask.distributed: pip install 'unlearning-harness[dask]'") from None
     if scheduler:
         with Client(scheduler) as client:
             yield max(1, len(client.scheduler_info().get("workers", {})))
@@ -78,7 +80,7 @@ def _ray_runtime(scheduler: str | None) -> Iterator[int]:
         import ray
         from ray.util.joblib import register_ray
     except ImportError:
-        raise HarnessError("--backend ray needs Ray: pip install 'unlearning-harness[ray]'") from None
+        raise HarnessError("--engine ray needs Ray: pip install 'unlearning-harness[ray]'") from None
     register_ray()
     started = not ray.is_initialized()
     if started:
@@ -91,10 +93,10 @@ def _ray_runtime(scheduler: str | None) -> Iterator[int]:
 
 
 def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: str = "task") -> list[T]:
-    """Run zero-argument callables under the configured joblib backend, in order of `tasks`.
+    """Run zero-argument callables under the configured joblib engine, in order of `tasks`.
 
     Locally, one task or one job runs inline (no worker start-up cost and easier debugging); under
-    a cluster backend every task goes to the cluster's workers, so the client only plans.
+    a cluster engine every task goes to the cluster's workers, so the client only plans.
     """
     if not tasks:
         return []
@@ -111,7 +113,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: s
         try:
             # Results as they finish, so the progress bar moves with the work.
             runner = joblib.Parallel(n_jobs=n_jobs, return_as="generator_unordered")
-        except ValueError:  # backends without streaming results (Ray's)
+        except ValueError:  # engines without streaming results (Ray's)
             runner = joblib.Parallel(n_jobs=n_jobs)
         finished = runner(calls)
     for index, result in progress(finished, total=len(tasks), desc=desc, unit=unit):
@@ -121,7 +123,7 @@ def run_tasks(tasks: Sequence[Callable[[], T]], *, jobs: int, desc: str, unit: s
 
 def _on_single_slot_cluster(tasks: Sequence[Callable[[], T]]) -> Iterator[tuple[int, T]]:
     """(index, result) of every task, run by the cluster's own API (joblib would run them here)."""
-    if _active_backend.get() == "dask":
+    if _active_engine.get() == "dask":
         from dask.distributed import as_completed, get_client
 
         futures = get_client().map(_indexed, range(len(tasks)), tasks, pure=False)
@@ -166,14 +168,3 @@ def split_evenly(items: Sequence[T], parts: int) -> list[list[T]]:
         chunks.append(list(items[start:end]))
         start = end
     return chunks
-
-
-def worker_devices(device: str, n_workers: int) -> list[str]:
-    """One GPU per worker when several are visible; otherwise every worker shares `device`."""
-    if device == "cuda":
-        import torch
-
-        count = torch.cuda.device_count()
-        if count > 1:
-            return [f"cuda:{index % count}" for index in range(n_workers)]
-    return [device] * n_workers

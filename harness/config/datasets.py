@@ -1,18 +1,22 @@
-"""What each dataset is, without importing torch: competitions validate against this table.
+"""What each dataset is, without importing torch: competitions validate against this registry.
 
-The loaders themselves live in one module per dataset (harness.data.<name>) and are imported
-only when data is actually loaded.
+The readers themselves live in one module per dataset (harness.data.readers.<name>, each a
+harness.data.readers.DatasetReader) and are imported only when data is actually loaded.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+from harness.config.registry import Registry
+
+READERS = "harness.data.readers"
+
 
 @dataclass(frozen=True)
 class DatasetInfo:
     name: str
-    module: str  # harness.data.<module> provides read_examples() and assign_splits()
+    target: str  # the reader module (a harness.data.readers.DatasetReader)
     num_classes: int
     in_channels: int
     has_groups: bool
@@ -23,23 +27,26 @@ class DatasetInfo:
     has_kaggle_fields: bool = False
 
 
-DATASETS: dict[str, DatasetInfo] = {
-    "digits": DatasetInfo("digits", "digits", num_classes=10, in_channels=1, has_groups=False, needs_files=False),
-    "cifar10": DatasetInfo(
-        "cifar10", "cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=True,
+DATASETS: Registry[DatasetInfo] = Registry("dataset", [
+    DatasetInfo("digits", f"{READERS}.digits", num_classes=10, in_channels=1, has_groups=False, needs_files=False),
+    DatasetInfo(
+        "cifar10", f"{READERS}.cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=True,
         split_keys=("val", "test"),  # fractions of the official 10k test images; train is the official 50k
     ),
-    "surf": DatasetInfo("surf", "surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True, has_kaggle_fields=True),
-    "digits_kaggle": DatasetInfo(
-        "digits_kaggle", "digits_kaggle", num_classes=10, in_channels=3, has_groups=True, needs_files=False, has_kaggle_fields=True
+    DatasetInfo(
+        "surf", f"{READERS}.surf", num_classes=10, in_channels=3, has_groups=True, needs_files=True, has_kaggle_fields=True,
+    ),
+    DatasetInfo(
+        "digits_kaggle", f"{READERS}.digits_kaggle", num_classes=10, in_channels=3, has_groups=True, needs_files=False,
+        has_kaggle_fields=True,
     ),
     # CIFAR-10's shapes, sizes and split without the archive: benchmarks and GPU checks (benchmarks/gpu_suite.sh).
-    "synthetic_cifar10": DatasetInfo(
-        "synthetic_cifar10", "synthetic_cifar10", num_classes=10, in_channels=3, has_groups=False, needs_files=False,
-        split_keys=("val", "test"),
-    ),
-    "synthetic_cifar10_small": DatasetInfo(
-        "synthetic_cifar10_small", "synthetic_cifar10_small", num_classes=10, in_channels=3, has_groups=False,
+    DatasetInfo(
+        "synthetic_cifar10", f"{READERS}.synthetic_cifar10", num_classes=10, in_channels=3, has_groups=False,
         needs_files=False, split_keys=("val", "test"),
     ),
-}
+    DatasetInfo(
+        "synthetic_cifar10_small", f"{READERS}.synthetic_cifar10_small", num_classes=10, in_channels=3, has_groups=False,
+        needs_files=False, split_keys=("val", "test"),
+    ),
+])

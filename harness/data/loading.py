@@ -8,13 +8,12 @@ the data against it, and returns a `harness.data.CompetitionData`.
 
 from __future__ import annotations
 
-import importlib
 import os
 from pathlib import Path
-from types import ModuleType
 from typing import TYPE_CHECKING, Mapping
 
-from harness.config.datasets import DATASETS, DatasetInfo
+from harness.config.datasets import DATASETS
+from harness.data.readers import dataset_reader
 
 if TYPE_CHECKING:
     from harness.config.competition import Competition
@@ -23,13 +22,6 @@ if TYPE_CHECKING:
     from harness.data.manifest import Manifest
 
 DATA_ENV = "UNLEARN_HARNESS_DATA"
-
-__all__ = ["DATA_ENV", "DATASETS", "DatasetInfo", "dataset_module", "load_data", "read_dataset", "resolve_data_dir"]
-
-
-def dataset_module(name: str) -> ModuleType:
-    """The reader module of dataset `name` (locate, read_examples, assign_splits)."""
-    return importlib.import_module(f"harness.data.readers.{DATASETS[name].module}")
 
 
 def resolve_data_dir(data_dir: str | os.PathLike | None) -> Path | None:
@@ -55,9 +47,9 @@ def read_dataset(
     Source files are checked against `expected_md5` if given, else the md5s `manifest` recorded,
     else the dataset's published md5s.
     """
-    from harness.utils.files import cache_root
+    from harness.utils.cache import cache_root
 
-    module = dataset_module(competition.dataset)
+    module = dataset_reader(competition.dataset)
     if not DATASETS[competition.dataset].needs_files:
         return module.read_examples(), f"the {competition.dataset} dataset bundled with its package"
     folder = resolve_data_dir(data_dir)
@@ -81,7 +73,7 @@ def load_data(
     or differs from the phase's manifest. Without a manifest (first load of a dataset that is not
     shipped with one), one is generated from the verified data and cached under `cache_dir`.
     """
-    from harness.config.competition import load_competition
+    from harness.config import load_competition
     from harness.data.manifest import build_manifest, cached_manifest_path, find_manifest, verify_examples, write_manifest
 
     competition = load_competition(competition)

@@ -25,7 +25,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from data_manifests import MANIFEST_DIR
-from harness.utils.files import atomic_write, cache_root
+from harness.utils.cache import cache_root
+from harness.utils.files import atomic_write
 from harness.config.competition import Competition
 from harness.errors import DataError
 
@@ -104,10 +105,10 @@ def split_spec(competition: Competition, phase: str) -> dict[str, Any]:
 
 def build_manifest(competition: Competition, phase: str, examples: "Examples") -> Manifest:
     """Apply the competition's split and forget rule to `examples`."""
-    from harness.data.loading import dataset_module
+    from harness.data.readers import dataset_reader
     from harness.data.forget import forget_mask
 
-    assignment = dataset_module(competition.dataset).assign_splits(examples, competition.split)
+    assignment = dataset_reader(competition.dataset).assign_splits(examples, competition.split)
     rows = assignment.rows
     train = assignment.split == "train"
     groups = examples.groups[rows] if examples.groups is not None else None

@@ -21,7 +21,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from harness.config.competition import Competition
-from harness.results.outputs import ModelRecord, atomic_write_text
+from harness.results.outputs import OutputsRow
+from harness.sandbox.protocol import INVALID_MODEL
+from harness.utils.files import atomic_write_text
 
 if TYPE_CHECKING:
     from torch import nn
@@ -32,7 +34,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 UNLEARNED = "unlearned"
-INVALID_MODEL = "invalid_model"  # harness.sandbox.protocol's name, without importing the sandbox package here
 
 
 @dataclass(frozen=True)
@@ -52,14 +53,14 @@ class ReturnedModel:
         return self.evaluations_dir / f"{UNLEARNED}-{self.outcome.index:05d}.json"
 
 
-def evaluate_returned_model(item: ReturnedModel, data: "CompetitionData | None" = None) -> ModelRecord:
+def evaluate_returned_model(item: ReturnedModel, data: "CompetitionData | None" = None) -> OutputsRow:
     """The outputs row of one returned model: evaluated, or its failure. Never raises for the model's sake.
 
     `data` is the phase's data where the caller holds it; else this process's copy is used (and
     loaded only when the model's row is not stored yet).
     """
-    from harness.sandbox import weights_sha256
     from harness.data.per_process import worker_data
+    from harness.sandbox.validation import weights_sha256
 
     outcome = item.outcome
     if outcome.status != "ok":
@@ -68,7 +69,7 @@ def evaluate_returned_model(item: ReturnedModel, data: "CompetitionData | None" 
         digest = weights_sha256(outcome.weights_path)
     except OSError as error:
         return _failed(outcome, INVALID_MODEL, f"the returned weights cannot be read: {_one_line(error)}")
-    stored = _stored_record(item.stored_path, digest)
+    stored = _stored_row(item.stored_path, digest)
     if stored is not None:
         return stored
     if data is None:  # the harness's own input: a problem loading it is the run's to report, not the model's
@@ -81,10 +82,10 @@ def evaluate_returned_model(item: ReturnedModel, data: "CompetitionData | None" 
         return _failed(outcome, INVALID_MODEL, f"evaluating the returned model failed: {type(error).__name__}: {_one_line(error)}")
 
 
-def _evaluate(item: ReturnedModel, data: "CompetitionData", digest: str) -> ModelRecord:
+def _evaluate(item: ReturnedModel, data: "CompetitionData", digest: str) -> OutputsRow:
     from harness.evaluation.model import NonFiniteOutputs, evaluate_model
+    from harness.sandbox.validation import InvalidModel, load_returned_state_dict
     from harness.training.architectures import build_model
-    from harness.sandbox import InvalidModel, load_returned_state_dict
 
     outcome, competition = item.outcome, item.competition
     model = build_model(competition.architecture, competition.num_classes, competition.in_channels)
@@ -92,29 +93,30 @@ def _evaluate(item: ReturnedModel, data: "CompetitionData", digest: str) -> Mode
         model.load_state_dict(load_returned_state_dict(outcome.weights_path, model))
         evaluation = evaluate_model(model, data, device=item.device)
     except InvalidModel as error:
-        record = _failed(outcome, INVALID_MODEL, _one_line(error))
+        row = _failed(outcome, INVALID_MODEL, _one_line(error))
     except NonFiniteOutputs as error:
-        record = _failed(outcome, INVALID_MODEL, f"the returned model cannot be scored: {_one_line(error)}{_likely_cause(model)}")
+        row = _failed(outcome, INVALID_MODEL, f"the returned model cannot be scored: {_one_line(error)}{_likely_cause(model)}")
     else:
-        record = evaluated_row(UNLEARNED, outcome.index, outcome.seed, outcome.seconds, evaluation)
+        row = evaluated_row(UNLEARNED, outcome.index, outcome.seed, outcome.seconds, evaluation)
         log.info("evaluated %s model %d of %s/%s on %s", UNLEARNED, outcome.index, competition.name, item.phase, item.device)
     # Both outcomes depend on the weights alone: keep them for a re-run.
-    atomic_write_text(item.stored_path, json.dumps({"weights_sha256": digest, "record": asdict(record)}))
-    return record
+    # "record": the key stored rows have had from the first, so that existing work folders still resume.
+    atomic_write_text(item.stored_path, json.dumps({"weights_sha256": digest, "record": asdict(row)}))
+    return row
 
 
-def _stored_record(path: Path, digest: str) -> ModelRecord | None:
+def _stored_row(path: Path, digest: str) -> OutputsRow | None:
     """The row stored for these exact weights, if any (a file that cannot be read is evaluated again)."""
     try:
         stored = json.loads(path.read_text(encoding="utf-8"))
-        return ModelRecord(**stored["record"]) if stored.get("weights_sha256") == digest else None
+        return OutputsRow(**stored["record"]) if stored.get("weights_sha256") == digest else None
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
 
-def evaluated_row(kind: str, index: int, seed: int, seconds: float | None, evaluated) -> ModelRecord:
-    """An outputs row from anything carrying the evaluation fields (a ModelEvaluation or a pool record)."""
-    return ModelRecord(
+def evaluated_row(kind: str, index: int, seed: int, seconds: float | None, evaluated) -> OutputsRow:
+    """An outputs row from anything carrying the evaluation fields (a ModelEvaluation or a PoolModel)."""
+    return OutputsRow(
         kind=kind,
         index=index,
         seed=seed,
@@ -126,8 +128,8 @@ def evaluated_row(kind: str, index: int, seed: int, seconds: float | None, evalu
     )
 
 
-def _failed(outcome: "RunOutcome", status: str, message: str | None) -> ModelRecord:
-    return ModelRecord(kind=UNLEARNED, index=outcome.index, seed=outcome.seed, status=status, seconds=outcome.seconds, message=message)
+def _failed(outcome: "RunOutcome", status: str, message: str | None) -> OutputsRow:
+    return OutputsRow(kind=UNLEARNED, index=outcome.index, seed=outcome.seed, status=status, seconds=outcome.seconds, message=message)
 
 
 def _likely_cause(model: "nn.Module") -> str:

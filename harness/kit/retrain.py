@@ -12,7 +12,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader
 
-from harness.config.competition import load_competition
+from harness.config import load_competition
 from harness.data.splits import CompetitionData, Split
 from harness.errors import ConfigError
 from harness.kit.batches import collect, model_device

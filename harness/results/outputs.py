@@ -8,16 +8,13 @@ What describes the run as a whole (competition, phase, forget ids, times, sandbo
 document stored in the Parquet schema metadata, so the file travels alone.
 
 This module, like `scoring`, never imports torch: `unlearn-harness score` runs anywhere.
-It also names the files of a result folder, which the pipeline, reports and leaderboards share.
 """
 
 from __future__ import annotations
 
-import contextlib
 import json
 import math
 import os
-import uuid
 from dataclasses import MISSING, asdict, dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any, Iterable, Sequence
@@ -28,15 +25,10 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from harness.errors import DataError
+from harness.results.folder import OUTPUTS_FILE
 from harness.sandbox.run_environment import TIME_BASES, TIME_BASIS_WALL
+from harness.utils.files import atomic_write
 from scoring import DELTA
-
-# --- the result folder -------------------------------------------------------------------------
-OUTPUTS_FILE = "outputs.parquet"
-SCORE_FILE = "score.json"
-REPORT_FILE = "report.html"
-LOGS_DIR = "logs"
-PHASES_DIR = "phases"
 
 # --- the table ---------------------------------------------------------------------------------
 KINDS = ("unlearned", "retrained")
@@ -70,17 +62,9 @@ class OutputsError(DataError):
     """An outputs.parquet that is missing, unreadable or inconsistent."""
 
 
-def phase_directory(result_dir: str | os.PathLike, phase: str, phases: Sequence[str]) -> Path:
-    """Where a phase's files live: the first (public) phase at the top, others under phases/<name>/."""
-    if phase not in phases:
-        raise DataError(f"phase {phase!r} is not one of this result's phases ({', '.join(phases) or 'none'})")
-    root = Path(result_dir)
-    return root if phase == phases[0] else root / PHASES_DIR / phase
-
-
 @dataclass(frozen=True)
-class ModelRecord:
-    """One model's trusted evaluation, as the pipeline produces it.
+class OutputsRow:
+    """One row of outputs.parquet: one model's trusted evaluation, as the pipeline produces it.
 
     A failed model has `status` set to its failure kind (e.g. "exception", "timeout",
     "invalid_weights"), an optional `message`, and no accuracies or confidences. `seconds` is an
@@ -232,32 +216,32 @@ class RunOutputs:
     forget_confidences: np.ndarray
 
     @classmethod
-    def from_records(cls, metadata: OutputsMetadata, records: Iterable[ModelRecord]) -> "RunOutputs":
-        """Assemble and validate the table from per-model records (any order)."""
-        records = sorted(records, key=lambda r: (_kind_order(r.kind), r.index))
+    def from_rows(cls, metadata: OutputsMetadata, rows: Iterable[OutputsRow]) -> "RunOutputs":
+        """Assemble and validate the table from per-model rows (any order)."""
+        rows = sorted(rows, key=lambda r: (_kind_order(r.kind), r.index))
         n_examples = len(metadata.forget_ids)
-        confidences = np.full((len(records), n_examples), np.nan)
-        for row, record in enumerate(records):
-            if record.forget_confidences is not None:
-                values = np.asarray(record.forget_confidences, dtype=np.float64)
+        confidences = np.full((len(rows), n_examples), np.nan)
+        for position, row in enumerate(rows):
+            if row.forget_confidences is not None:
+                values = np.asarray(row.forget_confidences, dtype=np.float64)
                 if values.shape != (n_examples,):
                     raise OutputsError(
-                        f"{record.kind} model {record.index}: {values.size} forget confidences for "
+                        f"{row.kind} model {row.index}: {values.size} forget confidences for "
                         f"{n_examples} forget examples"
                     )
-                confidences[row] = values
+                confidences[position] = values
         outputs = cls(
             metadata=metadata,
-            kind=np.array([r.kind for r in records], dtype=object),
-            index=np.array([r.index for r in records], dtype=np.int64),
-            seed=np.array([-1 if r.seed is None else r.seed for r in records], dtype=np.int64),
-            status=np.array([r.status for r in records], dtype=object),
-            message=np.array([r.message for r in records], dtype=object),
-            retain_acc=_floats(r.retain_acc for r in records),
-            test_acc=_floats(r.test_acc for r in records),
-            forget_acc=_floats(r.forget_acc for r in records),
-            seconds=_floats(r.seconds for r in records),
-            wall_seconds=_floats(r.wall_seconds for r in records),
+            kind=np.array([r.kind for r in rows], dtype=object),
+            index=np.array([r.index for r in rows], dtype=np.int64),
+            seed=np.array([-1 if r.seed is None else r.seed for r in rows], dtype=np.int64),
+            status=np.array([r.status for r in rows], dtype=object),
+            message=np.array([r.message for r in rows], dtype=object),
+            retain_acc=_floats(r.retain_acc for r in rows),
+            test_acc=_floats(r.test_acc for r in rows),
+            forget_acc=_floats(r.forget_acc for r in rows),
+            seconds=_floats(r.seconds for r in rows),
+            wall_seconds=_floats(r.wall_seconds for r in rows),
             forget_confidences=confidences,
         )
         outputs.validate()
@@ -312,7 +296,7 @@ class RunOutputs:
     def first_models(self, count: int) -> "RunOutputs":
         """The first `count` models of each kind by index (re-score at a smaller N)."""
         if count < 1:
-            raise DataError(f"--models must be at least 1, got {count}")
+            raise DataError(f"asked for the first {count} models of each kind; give at least 1")
         per_kind = [sorted(set(self.index[self.kind == kind].tolist())) for kind in KINDS]
         available = min(len(indices) for indices in per_kind)
         if count > available:
@@ -392,7 +376,7 @@ def write_outputs(path: str | os.PathLike, outputs: RunOutputs) -> Path:
     )
     metadata = json.dumps(outputs.metadata.to_json(), allow_nan=False, sort_keys=True)
     table = table.replace_schema_metadata({METADATA_KEY: metadata.encode()})
-    return _atomic_write(path, lambda temp: pq.write_table(table, temp, compression="zstd"))
+    return atomic_write(path, lambda temp: pq.write_table(table, temp, compression="zstd"))
 
 
 def read_outputs(path: str | os.PathLike) -> RunOutputs:
@@ -488,27 +472,14 @@ def _confidence_matrix(table: pa.Table, n_examples: int, source: str) -> np.ndar
     return matrix
 
 
-def _atomic_write(path: Path, write) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # A unique name in the same folder (os.replace is atomic only within a file system); the
-    # file is created by `write` itself so it gets the usual permissions, not mkstemp's 0600.
-    temp = path.with_name(f".{path.name}.{os.getpid()}.{uuid.uuid4().hex[:8]}.tmp")
-    try:
-        write(temp)
-        os.replace(temp, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
-        raise
-    return path
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write a text file atomically (temporary file in the same folder, then os.replace)."""
-    return _atomic_write(Path(path), lambda temp: Path(temp).write_text(text, encoding="utf-8"))
-
-
 # --- small helpers ---------------------------------------------------------------------------
+def mean_or_none(values: np.ndarray) -> float | None:
+    """The mean of the values that are not NaN (a column's models that have it); None when none has."""
+    values = values[~np.isnan(values)]
+    return float(values.mean()) if values.size else None
+
+
+
 def _kind_order(kind: str) -> int:
     return KINDS.index(kind) if kind in KINDS else len(KINDS)
 

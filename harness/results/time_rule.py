@@ -1,22 +1,34 @@
-"""Which clock an evaluation's unlearning runs are charged on, and what they cost on it.
+"""The time rule: which clock an evaluation's unlearning runs are charged on, what they cost on it,
+and when that is over the competition's cutoff.
 
 The sandbox's supervisor charges every run in a basis (RunOutcome.time_basis): "cpu", the
 sandbox's CPU time where its cgroup accounts it, else "wall". The verdict compares like with
-like: the runs' mean charged seconds against the reference retrain (harness.pool.ReferenceTiming)
+like: the runs' mean charged seconds against the reference retrain (harness.pool.reference.ReferenceTiming)
 on the same clock. CPU time is the basis only when every charged run has it and the reference
 does (never on a GPU, where the reference has no CPU time); otherwise every run is charged its
 wall time, and on a CPU the outputs say why. Wall times are kept beside the charged ones.
+
+A run may use `time_cutoff` x the reference on its clock (`per_run_budgets`, what the sandbox
+enforces and tells the submission); the verdict is over time when the mean charged seconds per run
+exceed that share of the reference retrain (`over_time_failure`, read from the outputs by
+`time_figures`). Torch-free.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from statistics import fmean
-from typing import Iterable, Protocol
+from typing import Any, Iterable, Protocol
 
-from harness.sandbox.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
+from harness.errors import DataError
+from harness.results.outputs import RunOutputs, mean_or_none
 from harness.sandbox.protocol import NOT_RUN  # runs never attempted are never charged
+from harness.sandbox.run_environment import TIME_BASIS_CPU, TIME_BASIS_WALL
 
+# What each time basis measures, in words (messages and reports).
+CLOCK_NAMES = {TIME_BASIS_CPU: "CPU time", TIME_BASIS_WALL: "wall time"}
+# Model failure kinds that mean "ran out of time": they make the run over_time, not failed.
+OVER_TIME_KINDS = frozenset({"timeout", "over_time"})
 NOTE_NO_CPU_ACCOUNTING = "no cgroup CPU accounting for this sandbox: wall time charged"
 NOTE_PARTIAL_CPU_ACCOUNTING = "some runs had no cgroup CPU accounting: wall time charged for every run"
 
@@ -31,7 +43,7 @@ class ChargedRun(Protocol):
 
 
 class Reference(Protocol):
-    """What this module reads of a harness.pool.ReferenceTiming."""
+    """What this module reads of a harness.pool.reference.ReferenceTiming."""
 
     cpu_seconds: float | None
     wall_seconds: float
@@ -101,3 +113,57 @@ def _basis(timed: list[ChargedRun], reference: Reference) -> tuple[str, str | No
     if all(on_cpu):
         return TIME_BASIS_CPU, None
     return TIME_BASIS_WALL, NOTE_PARTIAL_CPU_ACCOUNTING if any(on_cpu) else NOTE_NO_CPU_ACCOUNTING
+
+
+def time_figures(outputs: RunOutputs) -> dict[str, Any]:
+    """The time rule's figures: mean charged seconds per run against the reference retrain on the
+    same clock (`time_basis`), with both on the wall clock beside them.
+
+    Outputs written before the basis was recorded read as wall time (which they were): their
+    wall figures are the charged ones. Where the metadata lacks a mean, the rows give it.
+    """
+    meta = outputs.metadata
+    on_wall = meta.time_basis == TIME_BASIS_WALL
+    retrain = meta.retrain_seconds_per_model
+    if retrain is None:
+        retrain = mean_or_none(outputs.column("seconds", "retrained"))
+    if retrain is None or retrain <= 0:
+        raise DataError(
+            "the outputs record no reference retrain time (metadata retrain_seconds_per_model or the retrained "
+            "rows' seconds); the time limit cannot be checked"
+        )
+    attempted = outputs.rows("unlearned", ok_only=False)
+    unlearn = meta.unlearn_seconds_per_model
+    if unlearn is None:
+        unlearn = mean_or_none(outputs.seconds[attempted])
+    unlearn_wall = meta.unlearn_wall_seconds_per_model
+    if unlearn_wall is None:
+        unlearn_wall = unlearn if on_wall else mean_or_none(outputs.wall_seconds[attempted])
+    retrain_wall = meta.retrain_wall_seconds_per_model
+    if retrain_wall is None and on_wall:
+        retrain_wall = retrain
+    return {
+        "time_basis": meta.time_basis,
+        "unlearn_seconds_per_model": unlearn,
+        "retrain_seconds_per_model": retrain,
+        "time_fraction": None if unlearn is None else unlearn / retrain,
+        "unlearn_wall_seconds_per_model": unlearn_wall,
+        "retrain_wall_seconds_per_model": retrain_wall,
+        "time_note": meta.time_note,
+    }
+
+
+def over_time_failure(times: dict[str, Any], cutoff: float) -> dict[str, str] | None:
+    """The `over_time` failure when the mean charged time per run is over `cutoff` x the reference
+    retrain on the same clock (`times` is time_figures'), else None."""
+    if times["time_fraction"] is None or times["time_fraction"] <= cutoff:
+        return None
+    clock = CLOCK_NAMES[times["time_basis"]]
+    return {
+        "kind": "over_time",
+        "message": (
+            f"unlearning took {times['unlearn_seconds_per_model']:.3g} s of {clock} per model, "
+            f"{times['time_fraction']:.1%} of a {times['retrain_seconds_per_model']:.3g} s retrain; "
+            f"the limit is {100 * cutoff:g}%"
+        ),
+    }

@@ -12,102 +12,57 @@ from __future__ import annotations
 import functools
 import json
 import shutil
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, replace
 from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from harness.results.time_rule import charge, per_run_budgets, run_seconds, wall_seconds
-from harness.config.competition import Competition, time_cutoff_problem
+from harness.compute.engines import execution_engine, on_cluster, run_tasks, split_evenly
 from harness.errors import HarnessError
-from harness.results.outputs import LOGS_DIR, ModelRecord, OutputsMetadata, RunOutputs, atomic_write_text, phase_directory
-from harness.compute.engines import execution_backend, on_cluster, run_tasks, split_evenly, worker_devices
-from harness.results.score import ScoreResult, ScoringOptions, describe_environment, write_phase_results
+from harness.results.environment import describe_environment
+from harness.results.folder import LOGS_DIR, WORK_DIR, phase_directory
+from harness.results.outputs import OutputsMetadata, OutputsRow, RunOutputs
+from harness.results.phase import PhaseResult
+from harness.results.time_rule import charge, per_run_budgets, run_seconds, wall_seconds
+from harness.results.writer import write_phase_results
+from harness.run.settings import RunSettings
 from harness.sandbox.submission_files import submission_sha256
+from harness.utils.files import atomic_write_text
 
 # Unlearning run k gets seed UNLEARN_SEED_BASE + k: disjoint from the pool's training seeds,
 # and the same for every submission so that runs are comparable and reproducible.
 UNLEARN_SEED_BASE = 1_000_000
-WORK_DIR = "work"
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """Everything `unlearn-harness run` decides besides the submission itself."""
-
-    competition: Competition
-    n_models: int
-    out_dir: Path
-    sandbox: str = "auto"
-    device: str = "cpu"
-    jobs: int = 1
-    backend: str = "loky"
-    scheduler: str | None = None
-    cache_dir: Path | None = None
-    data_dir: Path | None = None
-    docker_runtime: str | None = None
-    docker_image: str | None = None  # None: $UNLEARN_HARNESS_SANDBOX_IMAGE, else the minimal local image
-    phases: tuple[str, ...] | None = None  # None: every phase of the competition
-    report: bool = True
-    progress: bool = True
-    scoring: ScoringOptions = field(default_factory=ScoringOptions)
-    batch_models: int | None = None  # the pool's missing models trained this many at a time (harness.training.stacked)
-    bf16: bool | None = None  # stacks under bf16 autocast on CPU too (None: where the CPU computes in bf16 natively)
-    # The unlearning time allowed per run as a fraction of one retrain: the organizers'
-    # --time-cutoff, else (None) the competition's. After construction it is always the one in force.
-    time_cutoff: float | None = None
-
-    def __post_init__(self) -> None:
-        if self.time_cutoff is None:
-            object.__setattr__(self, "time_cutoff", self.competition.time_cutoff)
-        problem = time_cutoff_problem(self.time_cutoff)
-        if problem:
-            raise HarnessError(f"--time-cutoff {problem}")
-        if self.n_models < 2:
-            raise HarnessError(f"--n-models must be at least 2 (the metric compares populations), got {self.n_models}")
-        if self.jobs < 1:
-            raise HarnessError(f"--jobs must be at least 1, got {self.jobs}")
-
-
-@dataclass(frozen=True)
-class PhaseResult:
-    phase: str
-    directory: Path
-    result: ScoreResult
 
 
 def evaluate_submission(submission: Path, settings: RunSettings) -> list[PhaseResult]:
-    """Evaluate `submission` on every requested phase; the first phase is the public one."""
+    """Evaluate `submission` on every phase `settings` name; the competition's first phase is the public one."""
     submission = Path(submission).resolve()
     if not submission.exists():
         raise HarnessError(f"submission {submission} does not exist")
     all_phases = tuple(settings.competition.phase_names)
-    phases = settings.phases or all_phases
-    for phase in phases:
-        settings.competition.phase(phase)  # raises a ConfigError naming the valid phases
     _claim_output_folder(submission, settings)
-    return [_evaluate_phase(submission, settings, phase, all_phases) for phase in phases]
+    return [_evaluate_phase(submission, settings, phase, all_phases) for phase in settings.phases]
 
 
 def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_phases: tuple[str, ...]) -> PhaseResult:
-    # torch-heavy modules load here, not at import, so `unlearn-harness score` stays torch-free.
+    # torch-heavy modules load here, not at import, so that importing the pipeline stays cheap.
     from harness.data.per_process import worker_data
 
     started_at = _now()
     competition = settings.competition
     directory = phase_directory(settings.out_dir, phase, all_phases)
     work = settings.out_dir / WORK_DIR / phase
-    # One backend for the whole phase: on a cluster the pool's models, the sandbox chunks and the
+    # One engine for the whole phase: on a cluster the pool's models, the sandbox chunks and the
     # evaluations of returned models all run on its workers, and this process plans and scores.
-    with execution_backend(settings.backend, jobs=settings.jobs, scheduler=settings.scheduler) as workers:
-        pool = ensure_phase_pool(settings, phase, workers)
+    with execution_engine(settings.engine, jobs=settings.jobs, scheduler=settings.scheduler) as workers:
+        pool = phase_pool(settings, phase, workers)
         data = worker_data(competition, phase, _text(settings.data_dir), _text(settings.cache_dir))
         budgets = per_run_budgets(settings.time_cutoff, pool.reference)
         outcomes = _run_unlearning(submission, settings, pool, data, work, budgets, workers)
         _collect_logs(outcomes, settings.out_dir / LOGS_DIR / phase)
         times = charge(outcomes, pool.reference)
         unlearned = _evaluate_unlearned(outcomes, settings, phase, data, work, workers, times.time_basis)
-    retrained = [_retrained_record(record) for record in pool.retrained]
+    retrained = [_retrained_row(model) for model in pool.retrained]
     sandbox = _sandbox_summary(outcomes, settings.sandbox)
     metadata = OutputsMetadata(
         competition=competition.name,
@@ -127,38 +82,27 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         finished_at=_now(),
         extra={"pool": str(pool.path), "reference_retrains": pool.reference.runs, **budgets},
     )
-    outputs = RunOutputs.from_records(metadata, unlearned + retrained)
-    scoring = settings.scoring if settings.scoring.n_jobs else replace(settings.scoring, n_jobs=settings.jobs)
-    result = write_phase_results(directory, outputs, scoring, report=settings.report)
-    return PhaseResult(phase=phase, directory=directory, result=result)
+    outputs = RunOutputs.from_rows(metadata, unlearned + retrained)
+    result = write_phase_results(directory, outputs, settings.scoring, report=settings.report)
+    return PhaseResult(result_dir=settings.out_dir, phase_dir=directory, record=result.record)
 
 
-def ensure_phase_pool(settings: RunSettings, phase: str, workers: int):
+def phase_pool(settings: RunSettings, phase: str, workers: int):
     """The retrain pool `settings` score `phase` against, built or grown where models are missing.
 
-    Call it under execution_backend: `workers` is what that backend provides.
+    Call it under execution_engine: `workers` is what that engine provides.
     """
-    from harness.pool import ensure_pool
+    from harness.pool.build import build_pool
 
-    return ensure_pool(
-        settings.competition,
-        settings.n_models,
-        phase=phase,
-        cache_dir=settings.cache_dir,
-        jobs=workers,
-        device=settings.device,
-        data_dir=settings.data_dir,
-        progress=settings.progress,
-        batch_models=settings.batch_models,
-        bf16=settings.bf16,
-    )
+    return build_pool(settings.competition, settings.pool_settings(phase, workers))
 
 
 # --- sandboxed unlearning ----------------------------------------------------------------------
 def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: Path, budgets: dict[str, float | None],
                     workers: int) -> list:
     """Run the submission once per seed in `workers` sandboxes, each on a contiguous chunk of seeds."""
-    from harness.sandbox import UnlearningJob
+    from harness.compute.devices import worker_devices
+    from harness.sandbox.job import UnlearningJob
 
     competition = settings.competition
     seeds = [UNLEARN_SEED_BASE + index for index in range(settings.n_models)]
@@ -191,8 +135,7 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
                 job,
                 work / "sandbox" / f"chunk-{chunk_number:03d}",
                 settings.sandbox,
-                settings.docker_runtime,
-                settings.docker_image,
+                replace(competition.sandbox, docker_runtime=settings.docker_runtime, docker_image=settings.docker_image),
                 competition.allow_unsandboxed,
             )
         )
@@ -200,19 +143,17 @@ def _run_unlearning(submission: Path, settings: RunSettings, pool, data, work: P
     return sorted((outcome for chunk in results for outcome in chunk), key=lambda outcome: outcome.index)
 
 
-def _run_sandbox_chunk(submission: Path, job, work_dir: Path, backend: str, docker_runtime: str | None,
-                       docker_image: str | None, allow_unsandboxed: bool) -> list:
-    from harness.sandbox import SandboxLimits, run_submission
+def _run_sandbox_chunk(submission: Path, job, work_dir: Path, sandbox: str, limits, allow_unsandboxed: bool) -> list:
+    from harness.sandbox.supervisor import run_submission
 
-    limits = SandboxLimits(docker_runtime=docker_runtime, **({"docker_image": docker_image} if docker_image else {}))
     return run_submission(
-        submission, job, work_dir, backend=backend, limits=limits, allow_unsandboxed=allow_unsandboxed, progress=False
+        submission, job, work_dir, backend=sandbox, limits=limits, allow_unsandboxed=allow_unsandboxed, progress=False
     )
 
 
 def _submission_failure(outcomes: list) -> dict[str, str] | None:
     """The first real failure (runs after it in the same sandbox are "not_run"), as {kind, message}."""
-    from harness.sandbox import NOT_RUN
+    from harness.sandbox.protocol import NOT_RUN
 
     for outcome in outcomes:
         if outcome.status not in ("ok", NOT_RUN):
@@ -235,7 +176,7 @@ def _sandbox_summary(outcomes: list, requested: str) -> dict[str, Any]:
 
 # --- trusted evaluation ------------------------------------------------------------------------
 def _evaluate_unlearned(outcomes: list, settings: RunSettings, phase: str, data, work: Path, workers: int,
-                        basis: str) -> list[ModelRecord]:
+                        basis: str) -> list[OutputsRow]:
     """Evaluate every returned model on the trusted side, one work item per model (harness.evaluation.returned).
 
     Each row's seconds are its run's on the evaluation's time `basis` (supervisor-measured, never
@@ -245,6 +186,7 @@ def _evaluate_unlearned(outcomes: list, settings: RunSettings, phase: str, data,
     once per process: for digits at N = 32 on 2 cores that took 0.7-1.0 s in two local workers
     against 1.3 s here. With one worker they run here, on the data already in hand.
     """
+    from harness.compute.devices import worker_devices
     from harness.evaluation.returned import ReturnedModel, evaluate_returned_model
 
     devices = worker_devices(settings.device, workers)
@@ -255,18 +197,15 @@ def _evaluate_unlearned(outcomes: list, settings: RunSettings, phase: str, data,
     ]
     here = workers == 1 and not on_cluster()
     tasks = [functools.partial(evaluate_returned_model, item, data if here else None) for item in items]
-    records = run_tasks(tasks, jobs=workers, desc="evaluating unlearned models", unit="model")
-    return [
-        replace(record, seconds=run_seconds(outcome, basis), wall_seconds=wall_seconds(outcome))
-        for record, outcome in zip(records, outcomes)
-    ]
+    rows = run_tasks(tasks, jobs=workers, desc="evaluating unlearned models", unit="model")
+    return [replace(row, seconds=run_seconds(outcome, basis), wall_seconds=wall_seconds(outcome)) for row, outcome in zip(rows, outcomes)]
 
 
-def _retrained_record(record) -> ModelRecord:
+def _retrained_row(model) -> OutputsRow:
     from harness.evaluation.returned import evaluated_row
 
-    # A pool model's seconds are its training wall time (a record: the reference is timed apart).
-    return replace(evaluated_row("retrained", record.index, record.seed, record.seconds, record), wall_seconds=record.seconds)
+    # A pool model's seconds are its training wall time (a record of it: the reference is timed apart).
+    return replace(evaluated_row("retrained", model.index, model.seed, model.seconds, model), wall_seconds=model.seconds)
 
 
 # --- the output folder -------------------------------------------------------------------------

@@ -1,9 +1,12 @@
-"""Resource limits of a sandbox and the rule that stops a run which clearly exceeds its budget."""
+"""Resource limits of a sandbox and the rule that stops a run which clearly exceeds its budget.
+
+A competition may set the resource and time limits in its [sandbox] table (COMPETITION_LIMITS,
+read by harness.config.reader); the cores, the Docker image and runtime are the machine's.
+"""
 
 from __future__ import annotations
 
-import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, fields
 
 from harness.errors import ConfigError
 
@@ -53,8 +56,9 @@ class SandboxLimits:
     log_head_bytes: int = 64 * 1024  # of each run's stdout/stderr, kept from the start ...
     log_tail_bytes: int = 64 * 1024  # ... and from the end; the middle is dropped
     submission_bytes: int = 512 * MiB
-    # None: $UNLEARN_HARNESS_SANDBOX_IMAGE, else a minimal local image with the host's Python bound read-only.
-    docker_image: str | None = field(default_factory=lambda: os.environ.get(IMAGE_ENV) or None)
+    # None: $UNLEARN_HARNESS_SANDBOX_IMAGE where the sandbox starts, else a minimal local image with
+    # the host's Python bound read-only (harness.sandbox.backends.docker).
+    docker_image: str | None = None
     docker_runtime: str | None = None  # e.g. "runsc" (gVisor)
 
     def __post_init__(self) -> None:
@@ -77,3 +81,9 @@ class SandboxLimits:
 
         folders = self.tmp_bytes + SHM_BYTES + 2 * self.kaggle_bytes + self.output_bytes
         return self.memory_bytes + folders + self.memory_headroom_bytes
+
+
+# What the machine decides, not the competition: the cores a sandbox is bound to, the Docker image and runtime.
+MACHINE_OPTIONS = ("cpus", "docker_image", "docker_runtime")
+# The limits a competition file may set in its [sandbox] table.
+COMPETITION_LIMITS = tuple(limit.name for limit in fields(SandboxLimits) if limit.name not in MACHINE_OPTIONS)

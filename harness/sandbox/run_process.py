@@ -20,9 +20,8 @@ import random
 import select
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Any, Callable, Protocol
 
-from harness.sandbox.run_environment import ENV_SEED
 from harness.sandbox import process_control, protocol
 from harness.sandbox.failures import classify_exception
 from harness.sandbox.protocol import (
@@ -35,9 +34,9 @@ from harness.sandbox.protocol import (
     MISSING_FUNCTION,
     OK,
 )
-
-if TYPE_CHECKING:
-    from harness.sandbox.worker import Worker
+from harness.sandbox.reporting import failure_text, flush_standard_streams, log_text, weights_path
+from harness.sandbox.run_environment import ENV_SEED
+from harness.training.weights import save_weights  # a module global: a hostile test replaces it for one run
 
 FUNCTION_NAMES = ("unlearn", "unlearning")  # the 2023 Kaggle notebooks called it `unlearning`
 _PREPARED = b"P"
@@ -46,10 +45,20 @@ _WAIT_TICK_SECONDS = 0.05
 _REPORTED_STATUSES = {OK, *FAILURE_KINDS}
 
 
+class LoadedWorker(Protocol):
+    """What a run's process reads of the worker that forked it (harness.sandbox.worker.Worker)."""
+
+    job: Any  # harness.sandbox.job.LoadedJob
+    session: dict[str, Any]
+    template: Any  # the original model, loaded once
+    out_dir: Path
+    channel: Any  # the protocol channel, which the run's process closes first
+
+
 class RunProcess:
     """The worker's handle on one run process: start, wait until prepared, release, wait."""
 
-    def __init__(self, worker: "Worker", index: int, seed: int):
+    def __init__(self, worker: "LoadedWorker", index: int, seed: int):
         self.worker, self.index, self.seed = worker, index, seed
         self.pid: int | None = None
         self._report = bytearray()
@@ -170,7 +179,7 @@ def _last_report(data: bytes) -> tuple[str, str | None] | None:
 
 
 # --- inside the run process ------------------------------------------------------------------
-def _run_in_this_process(worker: "Worker", index: int, seed: int, start_read: int, report_write: int) -> None:
+def _run_in_this_process(worker: "LoadedWorker", index: int, seed: int, start_read: int, report_write: int) -> None:
     import torch
 
     settings = worker.job.settings
@@ -185,8 +194,6 @@ def _run_in_this_process(worker: "Worker", index: int, seed: int, start_read: in
         os._exit(0)  # the worker is gone: nothing to run
     os.close(start_read)
     status, message = RunBody(worker, device).run(index, seed)
-    from harness.sandbox.worker import flush_standard_streams
-
     flush_standard_streams()
     line = json.dumps({"status": status, "message": message}).encode() + b"\n"
     while line:
@@ -196,7 +203,7 @@ def _run_in_this_process(worker: "Worker", index: int, seed: int, start_read: in
 class RunBody:
     """What the run process does once released: import, call, store. Every failure is classified."""
 
-    def __init__(self, worker: "Worker", device):
+    def __init__(self, worker: "LoadedWorker", device):
         self.worker, self.device = worker, device
         self.pid = os.getpid()
 
@@ -216,7 +223,6 @@ class RunBody:
 
     def run(self, index: int, seed: int) -> tuple[str, str | None]:
         from harness.sandbox import contract, import_policy
-        from harness.sandbox.worker import log_text
 
         job, session = self.worker.job, self.worker.session
         entry = job.submission_entry
@@ -248,7 +254,6 @@ class RunBody:
 
         from harness.data.loaders import make_loader
         from harness.sandbox import contract
-        from harness.sandbox.worker import log_text
 
         job = self.worker.job
         settings = job.settings
@@ -274,12 +279,10 @@ class RunBody:
     def store(self, model, index: int) -> tuple[str, str | None]:
         from torch import nn
 
-        from harness.sandbox.worker import failure_text, log_text, weights_path
-
         if not isinstance(model, nn.Module):
             return INVALID_MODEL, f"unlearn returned a {type(model).__name__}; it must return the network (an nn.Module) or None"
         try:
-            save_weights(model, weights_path(self.worker.out_dir, index))
+            save_weights(model, weights_path(self.worker.out_dir, index), durable=False)
         except BaseException as error:
             log_text(failure_text(error))
             return self.classify(error, INVALID_MODEL), failure_text(error)
@@ -291,8 +294,6 @@ def _formatted(error: BaseException, formatter: Callable[..., str], *arguments) 
     try:
         return formatter(*arguments)
     except Exception:  # an exception whose formatting raises must still be reported
-        from harness.sandbox.worker import failure_text
-
         return failure_text(error)
 
 
@@ -329,18 +330,3 @@ def find_function(module) -> Callable:
         "the submission defines no function unlearn(net, retain, forget, val) (nor `unlearning`); "
         f"it defines: {', '.join(defined[:20]) or 'nothing'}"
     )
-
-
-def save_weights(model, path: Path) -> None:
-    """Write `model`'s state dict as safetensors (a format that cannot carry code), atomically."""
-    import torch
-    from safetensors.torch import save_file
-
-    state = {}
-    for key, value in model.state_dict().items():
-        if not isinstance(value, torch.Tensor):
-            raise TypeError(f"state dict entry {key!r} is a {type(value).__name__}, not a tensor")
-        state[key] = value.detach().to("cpu").contiguous().clone()
-    temporary = path.with_name(f".{path.name}.partial")
-    save_file(state, str(temporary))
-    os.replace(temporary, path)

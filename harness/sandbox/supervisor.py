@@ -41,8 +41,8 @@ from harness.errors import HarnessError
 from harness.training.architectures import build_model
 from harness.config.packages import allowed_import_names
 from harness.utils.progress import progress as progress_bar
-from harness.sandbox import protocol, worker
-from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_backend, resolve_backend
+from harness.sandbox import protocol
+from harness.sandbox.backends import LaunchSpec, Sandbox, StreamSinks, create_sandbox, resolve_sandbox
 from harness.sandbox.backends import output_mount
 from harness.sandbox.backends.none import WARNING as UNISOLATED_WARNING
 from harness.sandbox.cores import reserved_cores
@@ -51,6 +51,7 @@ from harness.sandbox.layout import scratch_folders
 from harness.sandbox.limits import SandboxLimits
 from harness.sandbox.logs import LogRouter
 from harness.sandbox.outcomes import ResultStore, RunOutcome
+from harness.sandbox.reporting import WEIGHTS_NAME
 from harness.sandbox.protocol import (
     CRASHED,
     DONE,
@@ -93,7 +94,7 @@ def run_submission(
 ) -> list[RunOutcome]:
     """Run `submission` once per seed of `job` in one sandbox; return one outcome per seed, in order.
 
-    `backend` is auto, docker, bwrap or none (resolve_backend). `none` runs without isolation:
+    `backend` is auto, docker, bwrap or none (resolve_sandbox). `none` runs without isolation:
     it prints a warning, marks every outcome `isolated=False`, and raises HarnessError when
     `allow_unsandboxed` is False (a competition may forbid it). With `stop_on_failure`, the first
     failed run ends the job and the seeds after it are returned as "not_run"; otherwise a sandbox
@@ -101,7 +102,7 @@ def run_submission(
     with the same folder skips every seed that has a result. One call per work folder at a time.
     """
     limits = limits or SandboxLimits()
-    name = resolve_backend(backend)
+    name = resolve_sandbox(backend)
     if name == "none":
         if not allow_unsandboxed:
             raise HarnessError("--sandbox none is not allowed by this competition: use --sandbox docker or bwrap")
@@ -145,7 +146,7 @@ class Supervisor:
         self.logs_dir = work_dir / "logs"
         self.reference = build_model(job.architecture, job.num_classes, job.in_channels)
         self.max_weights_bytes = max_weights_bytes(self.reference)
-        self.isolated = create_backend(backend, limits).isolated
+        self.isolated = create_sandbox(backend, limits).isolated
 
     # --- the job and its seeds ------------------------------------------------------------------
     def prepare_job(self) -> None:
@@ -216,7 +217,7 @@ class Supervisor:
             return self._session(runs, on_outcome, cpus)
 
     def _session(self, runs: list[tuple[int, int]], on_outcome, cpus: str) -> tuple[list[RunOutcome], list[tuple[int, int]]]:
-        backend = create_backend(self.backend_name, self.limits)
+        backend = create_sandbox(self.backend_name, self.limits)
         # RLIMIT_CPU is per process: each run process gets the whole allowance afresh.
         cpu_seconds = int((self.limits.startup_timeout_seconds + self.limits.run_timeout_seconds(self.job.per_run_budget_seconds))
                           * self.job.torch_threads) + 60
@@ -317,7 +318,7 @@ class Supervisor:
         destination = self.store.weights_path(seed)
         destination.parent.mkdir(parents=True, exist_ok=True)
         try:
-            backend.fetch_output(worker.WEIGHTS_NAME.format(index=position), destination, self.max_weights_bytes)
+            backend.fetch_output(WEIGHTS_NAME.format(index=position), destination, self.max_weights_bytes)
             load_returned_state_dict(destination, self.reference)
         except InvalidModel as error:
             destination.unlink(missing_ok=True)

@@ -25,15 +25,14 @@ import os
 import resource
 import sys
 import time
-import traceback
 from pathlib import Path
 from typing import Any
 
 from harness.sandbox.run_environment import ENV_COMPETITION, ENV_DEVICE, ENV_NUM_CLASSES, ENV_TIME_BASIS, ENV_TIME_BUDGET
 from harness.sandbox import process_control, protocol
 from harness.sandbox.protocol import DONE, FATAL, FINISHED, OK, PREPARED, READY
+from harness.sandbox.reporting import failure_text, flush_standard_streams, log_text
 
-WEIGHTS_NAME = "run-{index:05d}.safetensors"
 REPORT_MAX_BYTES = 64 * 1024
 GO_POLL_SECONDS = 0.0005
 GO_TIMEOUT_SECONDS = 24 * 3600.0  # the supervisor stops a stuck sandbox long before this
@@ -60,10 +59,6 @@ class Channel:
             data = data[os.write(self.descriptor, data):]
 
 
-def weights_path(out_dir: Path, index: int) -> Path:
-    return Path(out_dir) / WEIGHTS_NAME.format(index=index)
-
-
 def apply_rlimits(limits: dict[str, int]) -> None:
     """Set each limit as both soft and hard (the submission cannot raise a hard limit again)."""
     for name, value in limits.items():
@@ -73,31 +68,6 @@ def apply_rlimits(limits: dict[str, int]) -> None:
         # RLIMIT_CPU: SIGXCPU at the soft limit, SIGKILL at the hard one.
         soft = max(1, value - 5) if name == "cpu" else value
         resource.setrlimit(kind, (soft, value))
-
-
-def failure_text(error: BaseException) -> str:
-    if isinstance(error, SystemExit):
-        return f"the submission called sys.exit({error.code!r})"
-    try:
-        text = "".join(traceback.format_exception(error))
-    except Exception:  # an exception whose __str__ raises
-        text = f"{type(error).__name__} (its message could not be formatted)"
-    return protocol.clip_message(text)
-
-
-def log_text(text: str) -> None:
-    try:
-        os.write(2, text.encode(errors="replace"))
-    except OSError:
-        pass
-
-
-def flush_standard_streams() -> None:
-    for stream in (sys.stdout, sys.stderr):
-        try:
-            stream.flush()
-        except Exception:  # the submission may have replaced or closed them
-            pass
 
 
 class Worker:

@@ -1,13 +1,12 @@
-"""Model architectures by name. State dicts stay compatible with torchvision's resnet18."""
+"""The model architectures' builders (their names: harness.config.architectures). State dicts stay
+compatible with torchvision's resnet18."""
 
 from __future__ import annotations
-
-from typing import Callable
 
 import torch
 from torch import nn
 
-from harness.errors import ConfigError
+from harness.config.architectures import ARCHITECTURES
 
 
 def torchvision_resnet18(num_classes: int, in_channels: int = 3) -> nn.Module:
@@ -56,20 +55,9 @@ class SmallCNN(nn.Module):
         return self.fc(torch.flatten(self.features(x), 1))
 
 
-ARCHITECTURES: dict[str, Callable[..., nn.Module]] = {
-    "resnet18": torchvision_resnet18,
-    "resnet18_cifar": cifar_resnet18,
-    "small_cnn": SmallCNN,
-}
-
-
 def build_model(name: str, num_classes: int, in_channels: int = 3) -> nn.Module:
     """A freshly initialised model; initialisation uses torch's global RNG (seed it first)."""
-    try:
-        factory = ARCHITECTURES[name]
-    except KeyError:
-        raise ConfigError(f"unknown architecture {name!r}; known: {', '.join(sorted(ARCHITECTURES))}") from None
-    return factory(num_classes=num_classes, in_channels=in_channels)
+    return ARCHITECTURES.load(name)(num_classes=num_classes, in_channels=in_channels)
 
 
 def architecture_signature(name: str, num_classes: int, in_channels: int = 3) -> str:

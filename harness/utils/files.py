@@ -1,9 +1,8 @@
-"""The harness's cache folder, atomic file writes, and advisory locks.
+"""Atomic file writes and advisory locks: the one writer every stage uses.
 
-Everything cached (retrain pools, manifests generated from local data, downloads) lives under one
-root: `--cache-dir`, else $UNLEARN_HARNESS_CACHE, else $XDG_CACHE_HOME/unlearning-harness, else
-~/.cache/unlearning-harness. Writers never leave a half-written file behind (temp file + os.replace),
-so a killed process costs at most the item it was writing.
+Writers never leave a half-written file behind (a temp file beside the target, fsynced, then
+os.replace), so a killed process costs at most the item it was writing, and a reader sees either
+the old file or the complete new one. Standard library only.
 """
 
 from __future__ import annotations
@@ -16,26 +15,14 @@ import tempfile
 from pathlib import Path
 from typing import Callable, Iterator
 
-CACHE_ENV = "UNLEARN_HARNESS_CACHE"
-CACHE_FOLDER_NAME = "unlearning-harness"
 
-
-def cache_root(cache_dir: str | os.PathLike | None = None) -> Path:
-    """The cache root: the argument, else $UNLEARN_HARNESS_CACHE, else the XDG cache folder."""
-    if cache_dir:
-        return Path(cache_dir).expanduser()
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV]).expanduser()
-    xdg = os.environ.get("XDG_CACHE_HOME")
-    base = Path(xdg).expanduser() if xdg else Path.home() / ".cache"
-    return base / CACHE_FOLDER_NAME
-
-
-def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+def atomic_write(path: Path, write: Callable[[Path], None], *, durable: bool = True) -> Path:
     """Call `write(temp_path)` on a temp file beside `path`, then rename it into place atomically.
 
     Readers see either the old file or the complete new one; a crash leaves only a temp file
-    (named .<name>.*.tmp), which never matches what readers look for.
+    (named .<name>.*.tmp), which never matches what readers look for. `durable` also fsyncs the
+    file first, so that a machine that goes down keeps it (a sandbox run, whose clock is running,
+    writes to a file system that does not outlive it, and skips that).
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -47,12 +34,14 @@ def atomic_write(path: Path, write: Callable[[Path], None]) -> None:
         # mkstemp creates 0600; give the file the permissions a plain open() would (a sandbox
         # running as another user must be able to read the original weights).
         os.chmod(temp_path, 0o666 & ~_UMASK)
-        with open(temp_path, "rb") as written:
-            os.fsync(written.fileno())
+        if durable:
+            with open(temp_path, "rb") as written:
+                os.fsync(written.fileno())
         os.replace(temp_path, path)
     except BaseException:
         temp_path.unlink(missing_ok=True)
         raise
+    return path
 
 
 def _read_umask() -> int:
@@ -65,12 +54,13 @@ def _read_umask() -> int:
 _UMASK = _read_umask()
 
 
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    atomic_write(path, lambda temp: temp.write_bytes(data))
+def atomic_write_bytes(path: Path, data: bytes) -> Path:
+    return atomic_write(path, lambda temp: temp.write_bytes(data))
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
+def atomic_write_text(path: Path, text: str) -> Path:
+    """Write `text` (UTF-8) to `path` atomically; returns the path."""
+    return atomic_write(path, lambda temp: temp.write_text(text, encoding="utf-8"))
 
 
 @contextlib.contextmanager

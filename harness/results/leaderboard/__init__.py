@@ -1,15 +1,12 @@
 """Leaderboards: rank result folders of one competition and phase, with bootstrap stability."""
 
 from harness.results.leaderboard.render import to_csv, to_html, to_markdown, write_leaderboard
-from harness.results.leaderboard.results import PhaseResult, load_phase_result
 from harness.results.leaderboard.table import Leaderboard, LeaderboardRow, build_leaderboard, order_kept
 
 __all__ = [
     "Leaderboard",
     "LeaderboardRow",
-    "PhaseResult",
     "build_leaderboard",
-    "load_phase_result",
     "order_kept",
     "to_csv",
     "to_html",

@@ -8,7 +8,8 @@ import os
 from pathlib import Path
 
 from harness.results.leaderboard.table import CSV_COLUMNS, RANK_GROUP_ORDER_KEPT, Leaderboard, LeaderboardRow
-from harness.results.outputs import REPORT_FILE, atomic_write_text
+from harness.results.folder import REPORT_FILE
+from harness.utils.files import atomic_write_text
 
 CSV_FILE = "leaderboard.csv"
 HTML_FILE = "leaderboard.html"

@@ -15,7 +15,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from harness.errors import DataError
-from harness.results.leaderboard.results import PhaseResult
+from harness.results.phase import PhaseResult
 from harness.results.outputs import RunOutputs, read_outputs
 from harness.utils.progress import progress
 from harness.sandbox.run_environment import TIME_BASIS_WALL
@@ -246,7 +246,7 @@ def _read_scored_outputs(result: PhaseResult) -> RunOutputs:
         )
     outputs = read_outputs(result.outputs_path)
     n_models = result.record.get("n_models")
-    # score.json may have been written for a subset (`score --models K`): bootstrap the same models.
+    # score.json may have been written for a subset (`score --n-models K`): bootstrap the same models.
     if n_models is not None and n_models < outputs.metadata.n_models:
         outputs = outputs.first_models(n_models)
     return outputs

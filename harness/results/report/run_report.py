@@ -8,11 +8,14 @@ from typing import Any
 
 import numpy as np
 
-from harness.results.outputs import PHASES_DIR, REPORT_FILE, RunOutputs, atomic_write_text
+from harness.results.folder import PHASES_DIR, REPORT_FILE
+from harness.results.outputs import RunOutputs
 from harness.results.report import figures
 from harness.results.report.page import STATUS_COLOURS, Raw, escape, figure_block, fmt, html_page, percent, table
 from harness.sandbox.run_environment import TIME_BASIS_WALL
-from harness.results.score import CLOCK_NAMES, ScoreResult
+from harness.results.score import ScoreResult
+from harness.results.time_rule import CLOCK_NAMES
+from harness.utils.files import atomic_write_text
 
 STATUS_TEXT = {"scored": "scored", "over_time": "over time", "failed": "failed"}
 

@@ -20,7 +20,6 @@ always matches the supervisor.
 
 from __future__ import annotations
 
-import functools
 import os
 import socket
 import sys
@@ -33,13 +32,13 @@ from pathlib import Path
 from harness.errors import HarnessError
 from harness.sandbox.backends.base import ExitStatus, LaunchSpec, Sandbox, StreamSinks
 from harness.sandbox.backends.cgroups import Cgroups, process_cgroups
+from harness.sandbox.backends.docker_engine import docker_client, docker_problem, sandbox_user  # noqa: F401 (docker_problem: the registry's)
+from harness.sandbox.limits import IMAGE_ENV
 from harness.sandbox.layout import (
-    SANDBOX_GID,
     SANDBOX_HARNESS_ROOT,
     SANDBOX_JOB,
     SANDBOX_OUT,
     SANDBOX_TMP,
-    SANDBOX_UID,
     etc_files,
     harness_package_dir,
     masked_paths,
@@ -59,38 +58,6 @@ IMAGE_VISIBLE_ROOTS = ["/usr", "/bin", "/sbin", "/lib", "/lib64", "/etc", "/opt"
 _FILE_TYPE_BITS = (1 << 31) | (1 << 27) | (1 << 26) | (1 << 25) | (1 << 24) | (1 << 21) | (1 << 19)
 
 
-@functools.lru_cache(maxsize=None)
-def _client_or_problem():
-    try:
-        import docker
-    except ImportError:
-        return None, "the Docker SDK for Python is not installed (pip install docker)"
-    try:
-        client = docker.from_env(timeout=30)
-        client.ping()
-    except Exception as error:  # the SDK raises several unrelated types for "no engine"
-        host = os.environ.get("DOCKER_HOST", "unix:///var/run/docker.sock")
-        return None, f"no Docker engine answers at {host} ({type(error).__name__}); start dockerd or set DOCKER_HOST"
-    return client, None
-
-
-def sandbox_user() -> tuple[int, int]:
-    """Root on the host runs the sandbox as nobody; anyone else as themselves (their files are bound)."""
-    return (SANDBOX_UID, SANDBOX_GID) if os.geteuid() == 0 else (os.getuid(), os.getgid())
-
-
-def docker_problem() -> str | None:
-    """None when a Docker engine answers, else why not (cached per process)."""
-    return _client_or_problem()[1]
-
-
-def docker_client():
-    client, problem = _client_or_problem()
-    if client is None:
-        raise HarnessError(f"--sandbox docker: {problem}")
-    return client
-
-
 class DockerSandbox(Sandbox):
     name = "docker"
     isolated = True
@@ -106,10 +73,12 @@ class DockerSandbox(Sandbox):
         self._cpus: str | None = None
         self._volume: str | None = None
         self.output_quota_problem = None  # /out is a size-limited tmpfs volume for every session
+        # The organizers point every evaluation at their image without a flag per command.
+        self._image_name = limits.docker_image or os.environ.get(IMAGE_ENV) or None
 
     @property
     def _local_image(self) -> bool:
-        return self.limits.docker_image is None
+        return self._image_name is None
 
     def visible_roots(self, spec: LaunchSpec) -> list[str]:
         return visible_roots(["/sys"]) if self._local_image else list(IMAGE_VISIBLE_ROOTS)
@@ -121,7 +90,7 @@ class DockerSandbox(Sandbox):
         from harness.sandbox.backends.docker_image import ensure_local_image
 
         self._client = docker_client()
-        self._image = ensure_local_image(self._client, *sandbox_user()) if self._local_image else self.limits.docker_image
+        self._image = ensure_local_image(self._client, *sandbox_user()) if self._local_image else self._image_name
         _remove_stale_containers(self._client)
 
     def prepare_output(self, out_dir: Path) -> None:

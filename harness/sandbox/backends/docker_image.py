@@ -83,7 +83,7 @@ if __name__ == "__main__":
     import sys
 
     from harness.errors import HarnessError
-    from harness.sandbox.backends.docker import docker_client, sandbox_user
+    from harness.sandbox.backends.docker_engine import docker_client, sandbox_user
 
     try:
         print(ensure_local_image(docker_client(), *sandbox_user()))

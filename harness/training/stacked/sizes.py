@@ -11,14 +11,11 @@ from __future__ import annotations
 import torch
 
 from harness.compute.devices import resolve_device
+from harness.config.architectures import ARCHITECTURES
 from harness.evaluation.model import DEFAULT_BATCH_SIZE
 
 DEFAULT_BATCH_MODELS = {"cpu": 8, "cuda": 64}
 MIN_CPU_EXAMPLES_PER_FORWARD = 32
-# Where the retrain pool stacks by default: (device type, architecture) pairs measured faster
-# stacked than one model at a time (benchmarks/RESULTS.md, "Pool throughput"). resnet18 trains
-# slower stacked on CPU (0.65x); no GPU has been measured yet (benchmarks/gpu_suite.sh does it).
-POOL_STACKING = {("cpu", "small_cnn")}
 
 
 def default_batch_models(device: str | torch.device) -> int:
@@ -45,4 +42,5 @@ def examples_per_forward(device: torch.device, n_models: int) -> int:
 def pool_batch_models(architecture: str, device: str | torch.device) -> int:
     """Models per stack the retrain pool trains `architecture` with on `device` by default (1: one at a time)."""
     kind = resolve_device(device).type
-    return DEFAULT_BATCH_MODELS[kind] if (kind, architecture) in POOL_STACKING else 1
+    # Where that was measured faster than one at a time: the architecture's entry says (harness.config.architectures).
+    return DEFAULT_BATCH_MODELS[kind] if kind in ARCHITECTURES[architecture].pool_stacking else 1

@@ -64,7 +64,7 @@ def train_models(
     than train_model's CPU float32: an explicit choice, off by default).
     Each TrainedModel's `seconds` is its stack's wall-clock time divided by the stack's size: the
     amortised cost of one model, not the time to retrain one model alone (time limits must keep
-    using a one-at-a-time retrain, harness.pool.ReferenceTiming).
+    using a one-at-a-time retrain, harness.pool.reference.ReferenceTiming).
     """
     recipe, architecture = resolve_recipe(competition_or_recipe, architecture)
     seeds = _check_seeds(seeds)

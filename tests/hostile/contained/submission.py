@@ -171,7 +171,7 @@ def pickle_instead_of_weights(net, retain):
     """Replace the run's writer so that a pickle lands where the weights go."""
     run_process = sys.modules["harness.sandbox.run_process"]
 
-    def write_pickle(model, path):
+    def write_pickle(model, path, **options):
         Path(path).write_bytes(pickle.dumps({"conv.weight": RunsCodeWhenUnpickled()}))
 
     run_process.save_weights = write_pickle  # this run's process only: the next run is a fresh one

@@ -1,4 +1,7 @@
-"""Finding one phase of a result folder written by `unlearn-harness run`."""
+"""One phase of a result folder: its score.json record and where its files are.
+
+What `evaluate_submission` returns for every phase it scored, and what leaderboards read back.
+"""
 
 from __future__ import annotations
 
@@ -8,8 +11,8 @@ from pathlib import Path
 from typing import Any
 
 from harness.errors import DataError
-from harness.results.outputs import OUTPUTS_FILE, PHASES_DIR, SCORE_FILE, phase_directory
-from harness.results.score import read_score_json
+from harness.results.folder import OUTPUTS_FILE, PHASES_DIR, REPORT_FILE, SCORE_FILE, phase_directory
+from harness.results.score_json import read_score_json
 
 
 @dataclass(frozen=True)
@@ -26,8 +29,20 @@ class PhaseResult:
         return (self.record.get("submission") or {}).get("name") or self.result_dir.name
 
     @property
+    def phase(self) -> str:
+        return self.record["phase"]
+
+    @property
+    def status(self) -> str:
+        return self.record["status"]
+
+    @property
     def outputs_path(self) -> Path:
         return self.phase_dir / OUTPUTS_FILE
+
+    @property
+    def report_path(self) -> Path:
+        return self.phase_dir / REPORT_FILE
 
 
 def load_phase_result(result_dir: str | os.PathLike, phase: str | None = None) -> PhaseResult:
