@@ -18,7 +18,7 @@
 # compared. A step that fails or does not apply (no bwrap, no Docker engine) is reported as such and
 # the suite goes on; every step's time limit is also cut to what is left of $GPU_SUITE_SECONDS (570).
 #
-# GPU_SUITE_DRY_RUN=1 runs every step at toy sizes on the CPU (tests/test_gpu_suite.py), so that the
+# GPU_SUITE_DRY_RUN=1 runs every step at toy sizes on the CPU (tests/benchmarks/test_gpu_suite.py), so that the
 # suite works the first time it meets a GPU. Its figures mean nothing.
 set -uo pipefail
 

@@ -14,7 +14,7 @@ seeds), it measures:
               examples per second; and F (scoring.forget_score) of stacked vs one-at-a-time
               models next to scoring.calibration_reference of the pooled 2N (both arms share
               seeds, so this is a sanity check; the distribution test with independent seeds is
-              tests/test_batched_statistics.py).
+              tests/training/test_stacked_statistics.py).
 
 Optional sections: --processes P adds the pool's other way to use the cores (P worker processes,
 each with threads / P torch threads, training one model at a time, and stacked); --strategies
@@ -489,7 +489,7 @@ def run(args: argparse.Namespace) -> int:
     print(line)
     if competition.recipe.augmentation == "none" and device.type == "cpu":
         print("[scoring] (both arms train the same seeds and, on CPU without augmentation, see the same batches: each stacked model is nearly"
-              " its one-at-a-time twin, so F sits above that null; tests/test_batched_statistics.py tests independent seeds)")
+              " its one-at-a-time twin, so F sits above that null; tests/training/test_stacked_statistics.py tests independent seeds)")
     figures["evaluation"] = {key: value for key, value in evaluation.items() if not key.endswith("_evaluations")}
     figures["scoring"] = scoring
 

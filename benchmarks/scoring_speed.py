@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(REPO), str(REPO / "tests")]  # the harness, and the reference (in tests/)
+sys.path[:0] = [str(REPO), str(REPO / "tests" / "scoring")]  # the harness, and the reference (in tests/scoring/)
 
 from harness.compute.machine import cpu_model  # noqa: E402 (torch-free)
 

@@ -15,8 +15,8 @@ import numpy as np
 from scipy import stats
 
 from scoring.constants import DELTA
-from scoring.outcomes import plan_attacks
-from scoring.runner import reduce_rule_outcomes
+from scoring.rule_codes import plan_attacks
+from scoring.runner import reduce_rule_codes
 from scoring.validation import as_confidence_level, as_delta, as_populations
 
 CORRECTIONS = ("bonferroni", "none")
@@ -64,7 +64,7 @@ def epsilon_lower_bounds(
         raise ValueError(f"correction must be one of {', '.join(CORRECTIONS)}, got {correction!r}")
     plan = plan_attacks(U, R)
     reducer = _MaxRuleLowerBound(U.shape[0], delta, 1.0 - confidence, correction)
-    bounds = reduce_rule_outcomes(U, R, plan, np.arange(U.shape[1]), reducer, n_jobs=n_jobs)
+    bounds = reduce_rule_codes(U, R, plan, np.arange(U.shape[1]), reducer, n_jobs=n_jobs)
     return np.maximum(bounds, 0.0)
 
 

@@ -6,8 +6,8 @@ import numpy as np
 
 from scoring.constants import DELTA, EPSILON_CAP
 from scoring.epsilon_table import official_epsilon_table
-from scoring.outcomes import plan_attacks
-from scoring.runner import reduce_rule_outcomes
+from scoring.rule_codes import plan_attacks
+from scoring.runner import reduce_rule_codes
 from scoring.validation import as_delta, as_populations
 
 
@@ -39,7 +39,7 @@ def example_epsilons(unlearned, retrained, delta: float = DELTA, *, n_jobs: int 
     plan = plan_attacks(U, R)
     epsilons = np.full(U.shape[1], EPSILON_CAP)
     attacked = np.flatnonzero(~plan.peaky)
-    best = reduce_rule_outcomes(U, R, plan, attacked, _MaxRuleEpsilon(table), n_jobs=n_jobs)
+    best = reduce_rule_codes(U, R, plan, attacked, _MaxRuleEpsilon(table), n_jobs=n_jobs)
     # -inf: no surviving rule (see the docstring); +inf: perfect separation, clipped to the cap.
     best[best == -np.inf] = 0.0
     epsilons[attacked] = np.clip(best, 0.0, EPSILON_CAP)

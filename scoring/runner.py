@@ -14,7 +14,7 @@ from typing import Callable
 import numpy as np
 from joblib import Parallel, delayed, effective_n_jobs
 
-from scoring.outcomes import AttackPlan, SortedExamples, interval_codes, single_threshold_codes
+from scoring.rule_codes import AttackPlan, SortedExamples, interval_codes, single_threshold_codes
 
 # (interval-rule codes, single-threshold-rule codes) of one example -> one number for it.
 Reducer = Callable[[np.ndarray, np.ndarray], float]
@@ -25,7 +25,7 @@ _MAX_CHUNK = 32
 _CHUNKS_PER_WORKER = 4
 
 
-def reduce_rule_outcomes(
+def reduce_rule_codes(
     U: np.ndarray,
     R: np.ndarray,
     plan: AttackPlan,

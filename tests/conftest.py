@@ -1,6 +1,7 @@
-"""Shared test set-up. tests/ is on sys.path (every test module imports the helpers as
-`hostile.support`, `quick_competition`), and the fixtures below are shared by the tests that run
-the whole flow on the quick competition."""
+"""Shared test set-up. tests/ mirrors the packages (config/, data/, training/, pool/, sandbox/,
+evaluation/, results/, run/, kit/, scoring/, baselines/, benchmarks/), with the sandbox attack
+tests in hostile/. tests/ is on sys.path, so every test module imports the shared helpers as
+`locations` and `hostile.support`; the fixtures below are shared across the folders."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quick_competition import QUICK_COMPETITION
+from locations import QUICK_COMPETITION
 
 
 @pytest.fixture(scope="session")
@@ -23,3 +24,11 @@ def bwrap() -> None:
     from hostile.support import require_backend
 
     require_backend("bwrap")
+
+
+@pytest.fixture(scope="module")
+def digits_data():
+    """The shipped digits competition's public data (every module gets its own copy)."""
+    from harness.data import load_data
+
+    return load_data("digits", "public")

@@ -113,10 +113,10 @@ def add_bootstrap(parser: argparse.ArgumentParser, *, default: int, help: str) -
     parser.add_argument("--bootstrap", type=int, default=default, metavar="N", help=help)
 
 
-def add_resampling(parser: argparse.ArgumentParser, *, default: str | None) -> None:
+def add_resampling(parser: argparse.ArgumentParser) -> None:
     """What --bootstrap resamples, and the seed of the resamples."""
     parser.add_argument(
-        "--resample", choices=RESAMPLE_KINDS, default=default,
+        "--resample", choices=RESAMPLE_KINDS,
         help="what --bootstrap resamples: forget examples (default; one scoring in all) or models (one scoring per resample)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the bootstrap (and calibration) resamples (default 0)")

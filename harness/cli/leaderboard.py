@@ -18,7 +18,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     add_phases(parser, help="which phase to rank (default: the first, public phase), e.g. private")
     add_out(parser, default=".", help="where to write leaderboard.csv and leaderboard.html (default: .)")
     add_bootstrap(parser, default=0, help="re-score every result's outputs.parquet with N bootstrap resamples (default: use score.json's)")
-    add_resampling(parser, default="examples")
+    add_resampling(parser)
     add_scoring_jobs(parser)
     parser.add_argument(
         "--allow-mixed-cutoffs", action="store_true",
@@ -39,7 +39,7 @@ def main(args: argparse.Namespace) -> int:
     if args.jobs < 1:
         raise HarnessError(f"--jobs must be at least 1, got {args.jobs}")
     results = [load_phase_result(directory, phase) for directory in args.results]
-    board = build_leaderboard(results, bootstrap=args.bootstrap, resample=args.resample, seed=args.seed, n_jobs=args.jobs,
+    board = build_leaderboard(results, bootstrap=args.bootstrap, resample=args.resample or "examples", seed=args.seed, n_jobs=args.jobs,
                               allow_mixed_cutoffs=args.allow_mixed_cutoffs)
     csv_path, html_path = write_leaderboard(board, args.out)
     sys.stdout.write(to_markdown(board))

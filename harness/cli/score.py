@@ -30,7 +30,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--bounds", action="store_true", help="add per-example epsilon lower bounds")
     parser.add_argument("--confidence", type=float, help="confidence level of --bounds and --bootstrap (default 0.95)")
     add_bootstrap(parser, default=0, help="bootstrap interval of the score from N resamples (default 0: none)")
-    add_resampling(parser, default=None)
+    add_resampling(parser)
     parser.add_argument(
         "--calibration", type=int, nargs="?", const=DEFAULT_CALIBRATION_SPLITS, default=0, metavar="SPLITS",
         help="score retrained vs retrained halves: what a perfect unlearner gets "

@@ -2,7 +2,7 @@
 
 A competition names its environment as distribution names (`packages = [...]` in its TOML, a
 subset of the registry below; all of them when absent). Three places must install exactly the
-registry's packages, and tests/test_packages.py fails when they disagree:
+registry's packages, and tests/config/test_packages.py fails when they disagree:
 
 - pyproject.toml's extra `kaggle` (`pip install "unlearning-harness[kaggle]"`),
 - docker/requirements.txt, which the organizers' image (docker/Dockerfile) installs,

@@ -35,7 +35,7 @@ if TYPE_CHECKING:
 
 FORMAT_VERSION = 1
 METADATA_KEY = b"unlearning_harness"
-SPLITS = ("train", "val", "test")
+SPLITS = ("train", "val", "test")  # the manifest's `split` column; train = retain + forget
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,7 @@ from harness.errors import HarnessError
 from harness.sandbox.submission_files import ENTRY_FILE, submission_entry, submission_files
 
 FORMAT_VERSION = 1
-SPLITS = ("retain", "forget", "val")
+JOB_SPLITS = ("retain", "forget", "val")  # the splits a sandbox job carries: never the test split
 JOB_FILE = "job.json"
 WEIGHTS_FILE = "original.safetensors"
 DATA_FILE = "data.safetensors"
@@ -96,7 +96,7 @@ class UnlearningJob:
             problems.append(f"torch_threads must be at least 1, got {self.torch_threads}")
         if self.first_index < 0:
             problems.append(f"first_index must be non-negative, got {self.first_index}")
-        for name in SPLITS:
+        for name in JOB_SPLITS:
             if not isinstance(getattr(self, name), Split):
                 problems.append(f"{name} must be a harness.data.Split, got {type(getattr(self, name)).__name__}")
         if not self.original_weights.is_file():
@@ -143,7 +143,7 @@ def job_fingerprint(job: UnlearningJob, submission_digest: str) -> str:
     with open(job.original_weights, "rb") as handle:
         while chunk := handle.read(1 << 20):
             digest.update(chunk)
-    for name in SPLITS:
+    for name in JOB_SPLITS:
         split: Split = getattr(job, name)
         for column, tensor in sorted(split.tensors().items()):
             digest.update(column.encode())
@@ -192,12 +192,12 @@ def write_job(job: UnlearningJob, submission: Path, directory: Path, fingerprint
     os.chmod(directory, 0o755)
     shutil.copyfile(job.original_weights, directory / WEIGHTS_FILE)
     tensors = {}
-    for name in SPLITS:
+    for name in JOB_SPLITS:
         split: Split = getattr(job, name)
         for column, tensor in split.tensors().items():
             tensors[f"{name}.{column}"] = tensor.detach().cpu().contiguous()
     save_file(tensors, str(directory / DATA_FILE))
-    ids = {name: [str(i) for i in getattr(job, name).ids] for name in SPLITS}
+    ids = {name: [str(i) for i in getattr(job, name).ids] for name in JOB_SPLITS}
     (directory / IDS_FILE).write_text(json.dumps(ids))
     entry = copy_submission(submission, directory / SUBMISSION_DIR, submission_bytes)
     settings = dict(job.settings(), submission_entry=entry, fingerprint=fingerprint)
@@ -248,7 +248,7 @@ def read_job(directory: Path) -> LoadedJob:
     ids = json.loads((directory / IDS_FILE).read_text())
     splits = {
         name: Split.from_tensors({key.partition(".")[2]: value for key, value in tensors.items() if key.startswith(f"{name}.")}, ids[name])
-        for name in SPLITS
+        for name in JOB_SPLITS
     }
     return LoadedJob(
         settings=settings,

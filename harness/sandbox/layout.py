@@ -113,14 +113,19 @@ def visible_roots(extra: list[str] | None = None) -> list[str]:
     return roots + list(extra or [])
 
 
+def passwd_texts(uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> dict[str, str]:
+    """The sandbox's /etc/passwd and /etc/group: only root and the sandbox user (as `uid`/`gid`)."""
+    return {
+        "passwd": f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{gid}:{SANDBOX_USER}:/tmp:/usr/sbin/nologin\n",
+        "group": f"root:x:0:\n{SANDBOX_USER}:x:{gid}:\n",
+    }
+
+
 def passwd_files(directory: Path) -> Path:
     """Write /etc/passwd and /etc/group naming only root and the sandbox user; return the folder."""
     directory.mkdir(parents=True, exist_ok=True)
-    (directory / "passwd").write_text(
-        f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{SANDBOX_UID}:{SANDBOX_GID}:{SANDBOX_USER}:/tmp:/usr/sbin/nologin\n"
-    )
-    (directory / "group").write_text(f"root:x:0:\n{SANDBOX_USER}:x:{SANDBOX_GID}:\n")
-    for name in ("passwd", "group"):
+    for name, text in passwd_texts().items():
+        (directory / name).write_text(text)
         os.chmod(directory / name, 0o644)
     return directory
 

@@ -16,8 +16,9 @@ from harness.training.architectures import build_model
 from harness.sandbox import SandboxLimits, UnlearningJob
 from harness.sandbox.limits import MiB
 
+from locations import REPO
+
 HOSTILE = Path(__file__).resolve().parent
-REPO = HOSTILE.parents[1]
 EXAMPLES = REPO / "submissions" / "examples"
 
 # Small enough for a shared two-core machine, large enough for torch (about 0.6 GiB resident).

@@ -22,7 +22,7 @@ from harness.sandbox.layout import (
     SANDBOX_JOB,
     SANDBOX_OUT,
     SANDBOX_UID,
-    SANDBOX_USER,
+    passwd_texts,
     system_entries,
 )
 
@@ -53,9 +53,8 @@ def root_filesystem(uid: int = SANDBOX_UID, gid: int = SANDBOX_GID) -> bytes:
                 add(entry.name, tarfile.SYMTYPE, 0o777, link=entry.link_target)
             else:
                 add(entry.name, tarfile.DIRTYPE)
-        passwd = f"root:x:0:0:root:/root:/usr/sbin/nologin\n{SANDBOX_USER}:x:{uid}:{gid}:{SANDBOX_USER}:/tmp:/usr/sbin/nologin\n"
-        add("etc/passwd", tarfile.REGTYPE, 0o644, passwd.encode())
-        add("etc/group", tarfile.REGTYPE, 0o644, f"root:x:0:\n{SANDBOX_USER}:x:{gid}:\n".encode())
+        for name, text in passwd_texts(uid, gid).items():
+            add(f"etc/{name}", tarfile.REGTYPE, 0o644, text.encode())
     return buffer.getvalue()
 
 

@@ -1,6 +1,6 @@
 """The fast scorer gives the official per-example epsilons exactly, on random and adversarial input.
 
-The reference (tests/scoring_reference.py) is a literal port of the released scorer; NaN there
+The reference (tests/scoring/scoring_reference.py) is a literal port of the released scorer; NaN there
 means "no rule survived", where the released code stops and `scoring` defines epsilon = 0.
 """
 
@@ -11,7 +11,7 @@ import torch
 import scoring
 from scoring.grids import interval_grid, single_threshold_grid
 import scoring_reference as reference
-from scoring.outcomes import SortedExamples, interval_codes, plan_attacks, single_threshold_codes
+from scoring.rule_codes import SortedExamples, interval_codes, plan_attacks, single_threshold_codes
 from scoring_reference import reference_epsilons, reference_forget_score
 
 torch.set_num_threads(1)

@@ -21,50 +21,45 @@ torch.set_num_threads(1)
 QUICK = TrainingRecipe(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4, epochs=2, batch_size=64)
 
 
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits", "public")
-
-
 def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
-def test_same_seed_gives_bit_identical_weights_and_other_seeds_do_not(digits):
-    first = train_model(QUICK, digits, seed=3, architecture="small_cnn", progress=False)
-    again = train_model(QUICK, digits, seed=3, architecture="small_cnn", progress=False)
-    other = train_model(QUICK, digits, seed=4, architecture="small_cnn", progress=False)
+def test_same_seed_gives_bit_identical_weights_and_other_seeds_do_not(digits_data):
+    first = train_model(QUICK, digits_data, seed=3, architecture="small_cnn", progress=False)
+    again = train_model(QUICK, digits_data, seed=3, architecture="small_cnn", progress=False)
+    other = train_model(QUICK, digits_data, seed=4, architecture="small_cnn", progress=False)
     assert _same_weights(first.model, again.model)
     assert not _same_weights(first.model, other.model)
     assert [h.train_loss for h in first.history] == [h.train_loss for h in again.history]
 
 
-def test_augmentation_label_smoothing_adamw_and_a_constant_schedule_are_deterministic_too(digits):
+def test_augmentation_label_smoothing_adamw_and_a_constant_schedule_are_deterministic_too(digits_data):
     recipe = dataclasses.replace(
         QUICK, optimizer="adamw", lr=2e-3, momentum=0.0, nesterov=False, schedule="constant",
         augmentation="flip_crop", label_smoothing=0.1, epochs=2,
     )
-    first = train_model(recipe, digits, seed=7, architecture="small_cnn", progress=False)
-    again = train_model(recipe, digits, seed=7, architecture="small_cnn", progress=False)
+    first = train_model(recipe, digits_data, seed=7, architecture="small_cnn", progress=False)
+    again = train_model(recipe, digits_data, seed=7, architecture="small_cnn", progress=False)
     assert _same_weights(first.model, again.model)
     assert [h.lr for h in first.history] == [recipe.lr, recipe.lr]
-    plain = train_model(dataclasses.replace(recipe, augmentation="none"), digits, seed=7, architecture="small_cnn", progress=False)
+    plain = train_model(dataclasses.replace(recipe, augmentation="none"), digits_data, seed=7, architecture="small_cnn", progress=False)
     assert not _same_weights(first.model, plain.model)
 
 
-def test_training_leaves_the_callers_random_state_alone(digits):
+def test_training_leaves_the_callers_random_state_alone(digits_data):
     torch.manual_seed(123)
     expected = torch.rand(3)
     torch.manual_seed(123)
-    train_model(QUICK, digits, seed=0, architecture="small_cnn", progress=False)
+    train_model(QUICK, digits_data, seed=0, architecture="small_cnn", progress=False)
     assert torch.equal(torch.rand(3), expected)
 
 
-def test_the_digits_recipe_beats_95_percent_test_accuracy(digits):
+def test_the_digits_recipe_beats_95_percent_test_accuracy(digits_data):
     competition = load_competition("digits")
-    trained = train_model(competition, digits, train_on="all", seed=0, progress=False)
-    evaluation = evaluate_model(trained.model, digits)
+    trained = train_model(competition, digits_data, train_on="all", seed=0, progress=False)
+    evaluation = evaluate_model(trained.model, digits_data)
     assert evaluation.test_acc > 0.95
     assert len(trained.history) == competition.recipe.epochs and trained.seconds > 0
     assert trained.history[0].lr == competition.recipe.lr
@@ -72,30 +67,30 @@ def test_the_digits_recipe_beats_95_percent_test_accuracy(digits):
     assert not trained.model.training
 
 
-def test_train_on_retain_never_sees_the_forget_set(digits, monkeypatch):
+def test_train_on_retain_never_sees_the_forget_set(digits_data, monkeypatch):
     import harness.training.trainer as training
 
     seen = []
     original = training._train_one_epoch
     monkeypatch.setattr(training, "_train_one_epoch", lambda model, optimizer, images, *rest: seen.append(len(images)) or original(model, optimizer, images, *rest))
-    train_model(QUICK, digits, train_on="retain", seed=0, architecture="small_cnn", progress=False)
-    train_model(QUICK, digits, train_on="all", seed=0, architecture="small_cnn", progress=False)
-    assert seen == [len(digits.retain)] * 2 + [len(digits.retain) + len(digits.forget)] * 2
+    train_model(QUICK, digits_data, train_on="retain", seed=0, architecture="small_cnn", progress=False)
+    train_model(QUICK, digits_data, train_on="all", seed=0, architecture="small_cnn", progress=False)
+    assert seen == [len(digits_data.retain)] * 2 + [len(digits_data.retain) + len(digits_data.forget)] * 2
 
 
-def test_best_validation_checkpoint_is_kept_from_epoch_k(digits):
+def test_best_validation_checkpoint_is_kept_from_epoch_k(digits_data):
     recipe = dataclasses.replace(QUICK, epochs=4, best_val_from_epoch=2, class_weighted=True, optimizer="adam", lr=3e-3, momentum=0.0, nesterov=False)
-    trained = train_model(recipe, digits, seed=1, architecture="small_cnn", progress=False)
+    trained = train_model(recipe, digits_data, seed=1, architecture="small_cnn", progress=False)
     val = [h.val_acc for h in trained.history]
     assert val[:2] == [None, None] and all(v is not None for v in val[2:])
     assert trained.best_epoch == 2 + int(np.argmax(val[2:]))
-    kept = evaluate_model(trained.model, digits).val_acc
+    kept = evaluate_model(trained.model, digits_data).val_acc
     assert kept == pytest.approx(max(val[2:]))
 
 
-def test_class_weights_are_inverse_counts_over_the_training_split(digits):
-    weights = loss_class_weights(digits, torch.device("cpu"))
-    labels = torch.cat([digits.retain.labels, digits.forget.labels])
+def test_class_weights_are_inverse_counts_over_the_training_split(digits_data):
+    weights = loss_class_weights(digits_data, torch.device("cpu"))
+    labels = torch.cat([digits_data.retain.labels, digits_data.forget.labels])
     assert torch.allclose(weights, 1.0 / torch.bincount(labels, minlength=10).float())
 
 
@@ -122,21 +117,21 @@ def _is_translate(out: torch.Tensor, src: torch.Tensor, padding: int) -> bool:
     return any(torch.equal(out, padded[:, dy : dy + size, dx : dx + size]) for dy in range(2 * padding + 1) for dx in range(2 * padding + 1))
 
 
-def test_a_bare_recipe_needs_an_architecture(digits):
+def test_a_bare_recipe_needs_an_architecture(digits_data):
     with pytest.raises(ValueError, match="needs architecture"):
-        train_model(QUICK, digits, seed=0)
+        train_model(QUICK, digits_data, seed=0)
     with pytest.raises(ValueError, match="train_on"):
-        train_model(QUICK, digits, seed=0, architecture="small_cnn", train_on="forget")
+        train_model(QUICK, digits_data, seed=0, architecture="small_cnn", train_on="forget")
 
 
-def test_evaluation_uses_the_official_confidence_on_the_forget_set_in_order(digits):
+def test_evaluation_uses_the_official_confidence_on_the_forget_set_in_order(digits_data):
     torch.manual_seed(0)
     model = build_model("small_cnn", 10, 1)
-    evaluation = evaluate_model(model, digits)
-    logits = predict_logits(model, digits.forget)
-    assert evaluation.forget_confidences.dtype == np.float64 and evaluation.forget_confidences.shape == (len(digits.forget),)
-    np.testing.assert_array_equal(evaluation.forget_confidences, logit_scaled_confidence(logits, digits.forget.labels.numpy()))
-    assert evaluation.forget_acc == pytest.approx(float(np.mean(logits.argmax(1) == digits.forget.labels.numpy())))
+    evaluation = evaluate_model(model, digits_data)
+    logits = predict_logits(model, digits_data.forget)
+    assert evaluation.forget_confidences.dtype == np.float64 and evaluation.forget_confidences.shape == (len(digits_data.forget),)
+    np.testing.assert_array_equal(evaluation.forget_confidences, logit_scaled_confidence(logits, digits_data.forget.labels.numpy()))
+    assert evaluation.forget_acc == pytest.approx(float(np.mean(logits.argmax(1) == digits_data.forget.labels.numpy())))
     for value in (evaluation.retain_acc, evaluation.test_acc, evaluation.forget_acc, evaluation.val_acc):
         assert 0.0 <= value <= 1.0
 
@@ -154,9 +149,9 @@ def test_a_2023_original_model_checkpoint_loads_into_resnet18():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_training_is_deterministic_with_bf16_and_channels_last(digits):
-    first = train_model(QUICK, digits, seed=2, architecture="small_cnn", device="cuda", progress=False)
-    again = train_model(QUICK, digits, seed=2, architecture="small_cnn", device="cuda", progress=False)
+def test_cuda_training_is_deterministic_with_bf16_and_channels_last(digits_data):
+    first = train_model(QUICK, digits_data, seed=2, architecture="small_cnn", device="cuda", progress=False)
+    again = train_model(QUICK, digits_data, seed=2, architecture="small_cnn", device="cuda", progress=False)
     assert next(first.model.parameters()).is_cuda
     assert _same_weights(first.model, again.model)
-    assert evaluate_model(first.model, digits, device="cuda").test_acc > 0.5
+    assert evaluate_model(first.model, digits_data, device="cuda").test_acc > 0.5

@@ -2,16 +2,19 @@
 
 from __future__ import annotations
 
+import ast
 import math
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
 from torch import nn
 
-from harness import submission_kit as kit
+from harness import kit
 from harness.data import Split, make_loader
 from harness.training.architectures import build_model
+from locations import REPO
 
 torch.set_num_threads(1)
 
@@ -339,3 +342,28 @@ def test_train_rejects_bad_arguments():
     empty = make_loader(tiny_split(0), 4, shuffle=False)
     with pytest.raises(ValueError, match="empty loader"):
         kit.train(net, empty, kit.classification_loss(net), optimizer, epochs=1)
+
+
+def _harness_imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    names |= {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module and not node.level}
+    return {name for name in names if name.partition(".")[0] == "harness"}
+
+
+def test_baselines_examples_and_the_template_use_only_the_kit():
+    files = [path for path in (REPO / "baselines").glob("*.py") if path.name != "__init__.py"]
+    files += sorted((REPO / "submissions").rglob("*.py"))
+    assert len(files) > 15
+    for path in files:
+        assert _harness_imports(path) <= {"harness.kit"}, path
+
+
+def test_the_kit_promises_its_names_and_the_former_name_keeps_them():
+    import harness.kit
+    import harness.submission_kit
+
+    assert harness.kit.__all__ == sorted(harness.kit.__all__, key=lambda name: (name.lower(), name))
+    for name in harness.kit.__all__:
+        assert getattr(harness.submission_kit, name) is getattr(harness.kit, name), name
+    assert harness.submission_kit.__all__ == harness.kit.__all__

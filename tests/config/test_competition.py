@@ -10,6 +10,7 @@ import pytest
 from harness.cli import main as cli_main
 from harness.config import COMPETITIONS_DIR, Competition, TrainingRecipe, list_competitions, load_competition
 from harness.errors import ConfigError
+from harness.sandbox.limits import SandboxLimits
 
 SHIPPED = ["cifar10", "cifar10-class", "digits", "digits-class", "digits-kaggle", "surf"]
 
@@ -193,3 +194,29 @@ def test_packages_default_to_the_whole_environment_and_match_pip_spelling(tmp_pa
     path.write_text(text[:start] + 'packages = ["Torch", "scikit_learn"]' + text[text.index("\n", start):])
     assert load_competition(path).packages == ("torch", "scikit-learn")
     assert '"packages": ["torch", "scikit-learn"]' in load_competition(path).fingerprint_json()
+
+
+def test_a_competition_may_set_its_sandbox_limits(tmp_path):
+    path = tmp_path / "limited.toml"
+    path.write_text((COMPETITIONS_DIR / "digits.toml").read_text() + "\n[sandbox]\nmemory_bytes = 2147483648\ntimeout_factor = 2\n")
+    limits = load_competition(path).sandbox
+    assert (limits.memory_bytes, limits.timeout_factor) == (2 * 1024**3, 2.0)
+    assert limits.tmp_bytes == SandboxLimits().tmp_bytes  # the rest keep their defaults
+    assert load_competition("digits").sandbox == SandboxLimits()
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        ("cpus = \"0-3\"", r"unknown key\(s\) sandbox.cpus; known keys here: .*memory_bytes"),  # the machine's, not the competition's
+        ("docker_image = \"mine\"", r"unknown key\(s\) sandbox.docker_image"),
+        ("memory_bytes = 0", r"sandbox.memory_bytes: must be > 0, got 0"),
+        ("memory_bytes = \"8G\"", r"sandbox.memory_bytes: must be int, got str"),
+        ("timeout_factor = 0.5", r"sandbox: sandbox limit timeout_factor must be at least 1, got 0.5"),
+    ],
+)
+def test_a_bad_sandbox_table_names_the_key(tmp_path, table, message):
+    path = tmp_path / "limited.toml"
+    path.write_text((COMPETITIONS_DIR / "digits.toml").read_text() + f"\n[sandbox]\n{table}\n")
+    with pytest.raises(ConfigError, match=f"{re.escape(str(path))}: {message}"):
+        load_competition(path)

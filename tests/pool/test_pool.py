@@ -21,28 +21,21 @@ from harness.errors import ConfigError, HarnessError
 from harness.pool import ORIGINAL, REFERENCE_RUNS, RETRAINED, ReferenceTiming, ensure_pool, model_seed, pool_path
 from harness.pool.identity import REFERENCE
 from harness.pool.reference import TIMING_FORMAT
-from quick_competition import QUICK_COMPETITION
 
 torch.set_num_threads(1)
 
 
-@pytest.fixture(scope="module")
-def quick_competition() -> Path:
-    """digits with a 4-epoch recipe (tests/competitions), so a pool model trains in well under a second."""
-    return QUICK_COMPETITION
-
-
 def _pool(competition, cache, n_models, **kwargs):
     kwargs.setdefault("jobs", 1)  # in-process: no worker start-up in unit tests
-    kwargs.setdefault("batch_models", 1)  # one model at a time: stacked builds are tests/test_pool_stacked.py's
+    kwargs.setdefault("batch_models", 1)  # one model at a time: stacked builds are tests/pool/test_pool_stacked.py's
     return ensure_pool(competition, n_models, cache_dir=cache, threads=1, progress=False, **kwargs)
 
 
-def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_path):
+def test_pool_holds_the_original_and_n_retrained_models(quick_digits, tmp_path):
     from harness.data.manifest import find_manifest
 
-    pool = _pool(quick_competition, tmp_path, 3)
-    competition = load_competition(quick_competition)
+    pool = _pool(quick_digits, tmp_path, 3)
+    competition = load_competition(quick_digits)
     assert pool.built_now == 4 and pool.n_models == 3
     assert [record.index for record in pool.retrained] == [0, 1, 2]
     assert pool.original.kind == ORIGINAL and {r.kind for r in pool.retrained} == {RETRAINED}
@@ -60,47 +53,47 @@ def test_pool_holds_the_original_and_n_retrained_models(quick_competition, tmp_p
     assert json.loads((pool.path / "pool.json").read_text())["manifest_checksum"] == manifest.checksum
 
 
-def test_original_weights_are_safetensors_that_reproduce_its_record(quick_competition, tmp_path):
+def test_original_weights_are_safetensors_that_reproduce_its_record(quick_digits, tmp_path):
     from safetensors.torch import load_file
 
     from harness.data import load_data
     from harness.evaluation.model import evaluate_model
     from harness.training.architectures import build_model
 
-    pool = _pool(quick_competition, tmp_path, 1)
+    pool = _pool(quick_digits, tmp_path, 1)
     assert pool.original_weights_path.is_file() and pool.original_weights_path.suffix == ".safetensors"
     assert pool.retrained[0].weights_path is None  # retrained weights are not kept by default
     model = build_model("small_cnn", 10, 1)
     model.load_state_dict(load_file(pool.original_weights_path), strict=True)
-    evaluation = evaluate_model(model, load_data(quick_competition, "public", cache_dir=tmp_path))
+    evaluation = evaluate_model(model, load_data(quick_digits, "public", cache_dir=tmp_path))
     np.testing.assert_allclose(evaluation.forget_confidences, pool.original.forget_confidences, rtol=0, atol=1e-9)
     assert evaluation.retain_acc == pool.original.retain_acc
 
 
-def test_a_second_call_is_a_cache_hit_and_a_larger_pool_builds_only_the_rest(quick_competition, tmp_path):
-    first = _pool(quick_competition, tmp_path, 2)
-    again = _pool(quick_competition, tmp_path, 2)
+def test_a_second_call_is_a_cache_hit_and_a_larger_pool_builds_only_the_rest(quick_digits, tmp_path):
+    first = _pool(quick_digits, tmp_path, 2)
+    again = _pool(quick_digits, tmp_path, 2)
     assert again.built_now == 0 and again.path == first.path
     np.testing.assert_array_equal(again.retrained_confidences, first.retrained_confidences)
-    smaller = _pool(quick_competition, tmp_path, 1)
+    smaller = _pool(quick_digits, tmp_path, 1)
     assert smaller.built_now == 0 and smaller.n_models == 1
-    larger = _pool(quick_competition, tmp_path, 3, keep_weights=True)
+    larger = _pool(quick_digits, tmp_path, 3, keep_weights=True)
     assert larger.built_now == 1
     np.testing.assert_array_equal(larger.retrained_confidences[:2], first.retrained_confidences)
     assert larger.retrained[2].weights_path.is_file() and larger.retrained[0].weights_path is None
 
 
-def test_the_pool_is_addressed_by_recipe_and_split(quick_competition, tmp_path):
+def test_the_pool_is_addressed_by_recipe_and_split(quick_digits, tmp_path):
     import dataclasses
 
-    competition = load_competition(quick_competition)
+    competition = load_competition(quick_digits)
     base = pool_path(competition, "public", "sha256:a", tmp_path)
     assert pool_path(competition, "public", "sha256:b", tmp_path) != base
     other_recipe = dataclasses.replace(competition, recipe=dataclasses.replace(competition.recipe, lr=0.01))
     assert pool_path(other_recipe, "public", "sha256:a", tmp_path) != base
     assert pool_path(dataclasses.replace(competition, seed=1), "public", "sha256:a", tmp_path) != base
     assert pool_path(dataclasses.replace(competition, n_models=99), "public", "sha256:a", tmp_path) == base
-    assert _pool(quick_competition, tmp_path, 1, phase="private").path != _pool(quick_competition, tmp_path, 1).path
+    assert _pool(quick_digits, tmp_path, 1, phase="private").path != _pool(quick_digits, tmp_path, 1).path
 
 
 def _timing_files(pool) -> list[Path]:
@@ -116,8 +109,8 @@ def _no_more_timing(monkeypatch) -> None:
     monkeypatch.setattr(harness.pool.reference, "timed_retrains", must_not_train)
 
 
-def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_competition, tmp_path):
-    pool = _pool(quick_competition, tmp_path, 2)
+def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_digits, tmp_path):
+    pool = _pool(quick_digits, tmp_path, 2)
     reference = pool.reference
     assert isinstance(reference, ReferenceTiming)
     assert reference.runs == REFERENCE_RUNS and reference.threads == 1 and reference.device == pool.retrained[0].device
@@ -126,7 +119,7 @@ def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_comp
     [timing_file] = _timing_files(pool)
     stored = json.loads(timing_file.read_text())
     assert stored["format"] == TIMING_FORMAT and stored["device"] == reference.device
-    competition = load_competition(quick_competition)
+    competition = load_competition(quick_digits)
     # Dedicated retrains with seeds of their own: not the pool's models, whose number and load vary.
     assert [run["seed"] for run in stored["runs"]] == [model_seed(competition, REFERENCE, k) for k in range(REFERENCE_RUNS)]
     assert not {run["seed"] for run in stored["runs"]} & {r.seed for r in [pool.original, *pool.retrained]}
@@ -134,21 +127,21 @@ def test_the_reference_is_its_own_timed_retrains_stored_with_the_pool(quick_comp
     assert stored["wall_seconds"] == float(np.median([run["wall_seconds"] for run in stored["runs"]])) == reference.wall_seconds
 
 
-def test_every_n_and_every_command_gets_the_same_reference(quick_competition, tmp_path, monkeypatch):
-    first = _pool(quick_competition, tmp_path, 1)
+def test_every_n_and_every_command_gets_the_same_reference(quick_digits, tmp_path, monkeypatch):
+    first = _pool(quick_digits, tmp_path, 1)
     _no_more_timing(monkeypatch)
     # `check` (N = 2) and `run` (N = 3 here) on the same pool: one measurement, whatever N.
-    assert _pool(quick_competition, tmp_path, 2).reference == first.reference
-    assert _pool(quick_competition, tmp_path, 3).reference == first.reference
+    assert _pool(quick_digits, tmp_path, 2).reference == first.reference
+    assert _pool(quick_digits, tmp_path, 3).reference == first.reference
     assert len(_timing_files(first)) == 1
 
 
-def test_another_device_description_re_measures_and_stores_the_time(quick_competition, tmp_path, monkeypatch):
+def test_another_device_description_re_measures_and_stores_the_time(quick_digits, tmp_path, monkeypatch):
     import harness.compute.machine
 
-    built = _pool(quick_competition, tmp_path, 2)
+    built = _pool(quick_digits, tmp_path, 2)
     monkeypatch.setattr(harness.compute.machine, "cpu_model", lambda: "Some Other CPU")
-    moved = _pool(quick_competition, tmp_path, 2)
+    moved = _pool(quick_digits, tmp_path, 2)
     assert moved.built_now == 0
     assert moved.reference.device.startswith("cpu: Some Other CPU") and moved.reference.device != built.reference.device
     files = _timing_files(moved)
@@ -156,20 +149,20 @@ def test_another_device_description_re_measures_and_stores_the_time(quick_compet
     stored = [json.loads(path.read_text()) for path in files]
     assert {document["device"] for document in stored} == {built.reference.device, moved.reference.device}
     _no_more_timing(monkeypatch)
-    assert _pool(quick_competition, tmp_path, 2).reference == moved.reference
+    assert _pool(quick_digits, tmp_path, 2).reference == moved.reference
 
 
-def test_a_pool_cached_with_the_old_timing_format_loads_and_is_re_measured(quick_competition, tmp_path):
-    pool = _pool(quick_competition, tmp_path, 2)
+def test_a_pool_cached_with_the_old_timing_format_loads_and_is_re_measured(quick_digits, tmp_path):
+    pool = _pool(quick_digits, tmp_path, 2)
     [timing_file] = _timing_files(pool)
     # Before the reference had its own runs: one model's seconds, no format, no CPU time.
     old = {"device": pool.reference.device, "threads": 1, "seconds": 123.0, "model_seed": 1, "measured_at": "2026-11-23T10:00:00+0000"}
     timing_file.write_text(json.dumps(old))
-    again = _pool(quick_competition, tmp_path, 2)
+    again = _pool(quick_digits, tmp_path, 2)
     assert again.built_now == 0 and again.reference.runs == REFERENCE_RUNS and again.reference.wall_seconds != 123.0
     assert json.loads(timing_file.read_text())["format"] == TIMING_FORMAT
     timing_file.write_text("{not json")  # a torn or foreign file is measured again too
-    assert _pool(quick_competition, tmp_path, 2).reference.runs == REFERENCE_RUNS
+    assert _pool(quick_digits, tmp_path, 2).reference.runs == REFERENCE_RUNS
 
 
 def test_a_reference_without_cpu_time_is_charged_on_the_wall_clock():
@@ -182,19 +175,19 @@ def test_a_reference_without_cpu_time_is_charged_on_the_wall_clock():
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_on_cuda_the_reference_has_wall_time_only(quick_competition, tmp_path):
-    pool = _pool(quick_competition, tmp_path, 1, device="cuda")
+def test_on_cuda_the_reference_has_wall_time_only(quick_digits, tmp_path):
+    pool = _pool(quick_digits, tmp_path, 1, device="cuda")
     assert pool.reference.cpu_seconds is None and pool.reference.wall_seconds > 0
     assert pool.reference.device.startswith("cuda: ")
 
 
-def test_bad_arguments_are_usage_errors(quick_competition, tmp_path):
+def test_bad_arguments_are_usage_errors(quick_digits, tmp_path):
     with pytest.raises(HarnessError, match="n_models must be a positive integer"):
-        _pool(quick_competition, tmp_path, 0)
+        _pool(quick_digits, tmp_path, 0)
     with pytest.raises(HarnessError, match="jobs must be a positive integer"):
-        _pool(quick_competition, tmp_path, 1, jobs=0)
+        _pool(quick_digits, tmp_path, 1, jobs=0)
     with pytest.raises(ConfigError, match="has no phase 'final'"):
-        _pool(quick_competition, tmp_path, 1, phase="final")
+        _pool(quick_digits, tmp_path, 1, phase="final")
 
 
 _BUILDER = textwrap.dedent(
@@ -214,10 +207,10 @@ def _start_builder(competition: Path, n_models: int, cache: Path) -> subprocess.
 
 
 @pytest.mark.slow
-def test_a_build_killed_midway_resumes_with_only_what_is_missing(quick_competition, tmp_path):
-    _pool(quick_competition, tmp_path, 1)  # make the manifest and pool folder, so the subprocess starts training at once
+def test_a_build_killed_midway_resumes_with_only_what_is_missing(quick_digits, tmp_path):
+    _pool(quick_digits, tmp_path, 1)  # make the manifest and pool folder, so the subprocess starts training at once
     records = next((tmp_path / "pools").iterdir()) / "records"
-    builder = _start_builder(quick_competition, 8, tmp_path)
+    builder = _start_builder(quick_digits, 8, tmp_path)
     try:
         deadline = time.monotonic() + 120
         while len(list(records.glob("*.parquet"))) < 4 and builder.poll() is None and time.monotonic() < deadline:
@@ -229,26 +222,26 @@ def test_a_build_killed_midway_resumes_with_only_what_is_missing(quick_competiti
         builder.wait()
     done = {path.name: path.read_bytes() for path in records.glob("*.parquet")}
     assert 4 <= len(done) < 9
-    resumed = _pool(quick_competition, tmp_path, 8)
+    resumed = _pool(quick_digits, tmp_path, 8)
     assert resumed.built_now == 9 - len(done)
     assert all((records / name).read_bytes() == content for name, content in done.items())  # untouched
     assert not list(records.glob(".*.tmp"))  # no half-written record is ever visible as a record
 
 
 @pytest.mark.slow
-def test_concurrent_builders_build_each_model_exactly_once(quick_competition, tmp_path):
-    _pool(quick_competition, tmp_path, 1)
-    builders = [_start_builder(quick_competition, 6, tmp_path) for _ in range(2)]
+def test_concurrent_builders_build_each_model_exactly_once(quick_digits, tmp_path):
+    _pool(quick_digits, tmp_path, 1)
+    builders = [_start_builder(quick_digits, 6, tmp_path) for _ in range(2)]
     outputs = [builder.communicate(timeout=300)[0] for builder in builders]
     assert all(builder.returncode == 0 for builder in builders), outputs
     built = [int(output.split()[-1]) for output in outputs]
     assert sum(built) == 5  # models 1..5: every one built exactly once, by one of the two
-    final = _pool(quick_competition, tmp_path, 6)
+    final = _pool(quick_digits, tmp_path, 6)
     assert final.built_now == 0 and final.n_models == 6
 
 
-def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_competition, tmp_path, capsys):
-    argv = ["pool", "--competition", str(quick_competition), "--n-models", "2", "--cache-dir", str(tmp_path), "--jobs", "1", "--threads", "1", "--quiet"]
+def test_the_pool_command_prints_where_how_many_and_the_reference_time(quick_digits, tmp_path, capsys):
+    argv = ["pool", "--competition", str(quick_digits), "--n-models", "2", "--cache-dir", str(tmp_path), "--jobs", "1", "--threads", "1", "--quiet"]
     assert cli_main(argv) == 0
     out = capsys.readouterr().out
     assert f"pool: {tmp_path / 'pools'}" in out

@@ -21,14 +21,13 @@ from pathlib import Path
 import pytest
 
 from harness.cli import main as cli
-from quick_competition import QUICK_COMPETITION, QUICK_NAME
+from locations import PIPELINE_SUBMISSIONS, QUICK_COMPETITION, QUICK_NAME, REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # Budget-aware baselines whose work is bounded (5 epochs): a large cutoff cannot make them slow.
 FINETUNE = REPO / "baselines" / "finetune_starting_kit.py"
 RANDOM_LABELS = REPO / "baselines" / "random_labels.py"
 # Deterministic (fixed steps): a resumed run must reproduce an uninterrupted one exactly.
-FIXED = Path(__file__).resolve().parent / "pipeline_submissions" / "fixed_steps_finetune.py"
+FIXED = PIPELINE_SUBMISSIONS / "fixed_steps_finetune.py"
 N_MODELS = 4
 # Fields whose values depend only on the submission, the seeds and the data: a resumed run must match.
 DETERMINISTIC_FIELDS = (

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-SUITE = Path(__file__).resolve().parents[1] / "benchmarks" / "gpu_suite.sh"
+from locations import BENCHMARKS
+
+SUITE = BENCHMARKS / "gpu_suite.sh"
 
 pytestmark = pytest.mark.slow
 

@@ -1,6 +1,6 @@
 """score.json from stored outputs (harness.results.score) and `unlearn-harness score`.
 
-Outputs are synthetic (tests/test_outputs.py): Gaussian confidences, with a known shift on a
+Outputs are synthetic (tests/results/test_outputs.py): Gaussian confidences, with a known shift on a
 few forget examples where a test needs a submission that forgets badly.
 """
 
@@ -21,8 +21,8 @@ from harness.results.outputs import write_outputs
 from harness.results.score import ScoringOptions, retrained_fingerprint, score_outputs
 from harness.results.score_json import read_score_json, write_score_json
 from test_outputs import FAST_SCORING, as_written_before_the_time_basis, synthetic_outputs
+from locations import REPO
 
-REPO = Path(__file__).resolve().parents[1]
 # The fields DESIGN.md ("Outputs of a run") promises in every score.json.
 CONTRACT_FIELDS = {
     "status", "score", "forget_quality", "retain_acc_unlearned", "retain_acc_retrained", "test_acc_unlearned",

@@ -17,8 +17,9 @@ from harness.results.outputs import read_outputs
 from harness.training.weights import save_weights
 from harness.evaluation.returned import ReturnedModel, evaluate_returned_model
 from harness.sandbox import RunOutcome
+from locations import PIPELINE_SUBMISSIONS
 
-NEGATIVE_VARIANCE = Path(__file__).resolve().parent / "pipeline_submissions" / "negative_variance.py"
+NEGATIVE_VARIANCE = PIPELINE_SUBMISSIONS / "negative_variance.py"
 
 torch.set_num_threads(1)
 

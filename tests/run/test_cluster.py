@@ -10,7 +10,6 @@ from __future__ import annotations
 import logging
 import os
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -19,8 +18,9 @@ import cloudpickle  # noqa: E402  (dask's dependency)
 
 from harness.cli import main as cli  # noqa: E402
 from harness.compute.engines import execution_engine, run_tasks  # noqa: E402
+from locations import REPO  # noqa: E402
 
-FINETUNE = Path(__file__).resolve().parents[1] / "baselines" / "finetune.py"
+FINETUNE = REPO / "baselines" / "finetune.py"
 N_MODELS = 3
 
 # The workers cannot import this test module: send its functions and the plugin by value.

@@ -52,7 +52,7 @@ def test_check_and_run_charge_a_fixed_work_submission_the_same(tmp_path):
     """`check` (N = 2) and `run` (N = 4) share the pool's reference, measured once whatever N."""
     require_backend("bwrap")
     from harness.cli import main as cli
-    from quick_competition import QUICK_COMPETITION
+    from locations import QUICK_COMPETITION
 
     common = ["--competition", str(QUICK_COMPETITION), "--cache-dir", str(tmp_path / "cache"), "--sandbox", "bwrap",
               "--quiet", "--jobs", "2"]

@@ -7,7 +7,7 @@ import pytest
 
 import scoring
 from scoring.epsilon_table import official_epsilon_table
-from scoring.outcomes import plan_attacks
+from scoring.rule_codes import plan_attacks
 from scoring_reference import reference_forget_score
 
 

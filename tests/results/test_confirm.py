@@ -12,10 +12,11 @@ from harness.cli import main as cli
 from harness.config import load_competition
 from harness.results.leaderboard.confirmation import ScreenedEntry, compare_rankings
 from harness.results.leaderboard.table import Leaderboard, LeaderboardRow
+from locations import PIPELINE_SUBMISSIONS
 
 SCREENING_N = 2
 RERUN_N = 3
-FIXED = Path(__file__).resolve().parent / "pipeline_submissions" / "fixed_steps_finetune.py"
+FIXED = PIPELINE_SUBMISSIONS / "fixed_steps_finetune.py"
 
 
 @pytest.fixture(scope="module")

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import math
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -13,10 +12,10 @@ from torch import nn
 
 from harness.data import Split, make_loader
 from harness.training.architectures import build_model
+from baselines import BASELINES_DIR
 
 torch.set_num_threads(1)
 
-BASELINES_DIR = Path(__file__).resolve().parents[1] / "baselines"
 
 
 def baseline(name: str):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 
 import pytest
 import torch
@@ -11,10 +10,10 @@ from harness.cli import main as cli
 from harness.compute.machine import cpu_has_native_bf16
 from harness.errors import HarnessError
 from harness.pool import REFERENCE_RUNS, ensure_pool, read_pool_model
-from quick_competition import QUICK_COMPETITION, QUICK_NAME
+from locations import QUICK_COMPETITION, QUICK_NAME, REPO
 
 SUBMISSION = str(  # bounded work (5 epochs), whatever the budget
-    Path(__file__).resolve().parents[1] / "baselines" / "finetune_starting_kit.py")
+    REPO / "baselines" / "finetune_starting_kit.py")
 
 
 def test_a_stacked_build_records_every_model_and_keeps_a_one_at_a_time_reference(tmp_path):

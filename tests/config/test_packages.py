@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import tomllib
-from pathlib import Path
 
 import pytest
+
+from locations import REPO
 
 from harness.config.packages import (
     DEFAULT_PACKAGES,
@@ -16,7 +17,6 @@ from harness.config.packages import (
     requirement_name,
 )
 
-REPO = Path(__file__).resolve().parents[1]
 FIX = "keep harness/config/packages.py, pyproject.toml's extra `kaggle` and docker/requirements.txt the same list"
 
 

@@ -1,6 +1,6 @@
 """`unlearn-harness leaderboard`: ranking, bootstrap order stability, phases and bad input.
 
-Result folders are synthetic (tests/test_outputs.py), scored and written through the same
+Result folders are synthetic (tests/results/test_outputs.py), scored and written through the same
 modules as `unlearn-harness run` uses.
 """
 

@@ -15,9 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from quick_competition import QUICK_COMPETITION
+from locations import BENCHMARKS, QUICK_COMPETITION
 
-BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
 
 pytestmark = pytest.mark.slow
 

@@ -18,9 +18,10 @@ from harness.data import load_data
 from harness.training.architectures import build_model
 from harness.sandbox import UnlearningJob, run_submission
 from hostile.support import TEST_LIMITS, changed_from_original, require_backend, tiny_job
+from locations import KAGGLE_NOTEBOOKS
 
 pytestmark = pytest.mark.slow
-NOTEBOOKS = Path(__file__).resolve().parent / "kaggle_notebooks"
+NOTEBOOKS = KAGGLE_NOTEBOOKS
 BACKENDS = ["bwrap", "docker"]
 
 

@@ -1,4 +1,4 @@
-"""The outcome of every decision rule of one forget example, as an integer code.
+"""Every decision rule's (false negatives, false positives) on one forget example, as one integer code.
 
 A rule's epsilon depends only on its false-negative and false-positive counts (fn, fp), encoded
 as `fn * (N + 1) + fp`, an index into the flat epsilon table. Counting is done on the 2N values of
@@ -21,7 +21,7 @@ from scoring.constants import PEAKY_RANGE_RATIO
 from scoring.grids import interval_grid, single_threshold_grid
 
 
-def encode_outcome(false_negatives, false_positives, n_models: int):
+def encode_counts(false_negatives, false_positives, n_models: int):
     """Index of (fn, fp) in a flat [N + 1, N + 1] table."""
     return false_negatives * (n_models + 1) + false_positives
 
@@ -99,7 +99,7 @@ def single_threshold_codes(examples: SortedExamples, column: int, retrained_posi
     # Values < t are predicted negative: fn = positives below t, fp = N - negatives below t.
     positives_below = examples.below(column, retrained_positive)
     negatives_below = examples.below(column, not retrained_positive)
-    code_at = encode_outcome(positives_below, n - negatives_below, n)
+    code_at = encode_counts(positives_below, n - negatives_below, n)
     return code_at[np.searchsorted(values, thresholds, side="left")]
 
 

@@ -16,7 +16,6 @@ from harness.training.stacked.epoch_plan import draw_epoch, flip_and_crop_with, 
 from harness.training.stacked.stack import check_stacked, copy_selected_models, verify_stackable
 from harness.training.stacked.train import per_model_cross_entropy
 from harness.config.competition import TrainingRecipe
-from harness.data import load_data
 from harness.errors import ConfigError
 from harness.evaluation.model import evaluate_model, predict_logits
 from harness.training.architectures import build_model
@@ -25,11 +24,6 @@ from harness.training.trainer import flip_and_crop, train_model
 torch.set_num_threads(1)
 
 QUICK = TrainingRecipe(optimizer="sgd", lr=0.05, momentum=0.9, nesterov=True, weight_decay=5e-4, epochs=1, batch_size=64)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    return load_data("digits", "public")
 
 
 def _models(architecture: str, in_channels: int, seeds, warm_inputs: torch.Tensor) -> list[nn.Module]:
@@ -152,77 +146,77 @@ def test_each_model_draws_its_own_order_from_its_own_seed():
     assert plan.flip.shape == plan.shift_y.shape == (3, 50) and int(plan.shift_x.max()) <= 8
 
 
-def test_one_stacked_epoch_follows_one_at_a_time_training_closely(digits):
+def test_one_stacked_epoch_follows_one_at_a_time_training_closely(digits_data):
     """Without augmentation a stacked model sees train_model's batches, so after one epoch it computes
     train_model's function up to rounding (channels_last kernels round differently and training
     amplifies that a little); another seed's model is far off by the same measures."""
     seeds = [3, 4, 5]
-    stacked = train_models(QUICK, digits, seeds=seeds, architecture="small_cnn", batch_models=2, progress=False)
+    stacked = train_models(QUICK, digits_data, seeds=seeds, architecture="small_cnn", batch_models=2, progress=False)
     assert [t.seed for t in stacked] == seeds
     for trained, seed in zip(stacked, seeds):
-        alone = train_model(QUICK, digits, seed=seed, architecture="small_cnn", progress=False)
-        ours, theirs = predict_logits(trained.model, digits.test), predict_logits(alone.model, digits.test)
+        alone = train_model(QUICK, digits_data, seed=seed, architecture="small_cnn", progress=False)
+        ours, theirs = predict_logits(trained.model, digits_data.test), predict_logits(alone.model, digits_data.test)
         assert np.abs(ours - theirs).max() < 0.1
         assert np.mean(ours.argmax(1) == theirs.argmax(1)) > 0.95
         assert trained.history[0].train_loss == pytest.approx(alone.history[0].train_loss, rel=1e-3)
-        assert trained.history[0].train_acc == pytest.approx(alone.history[0].train_acc, abs=3 / len(digits.retain))
+        assert trained.history[0].train_acc == pytest.approx(alone.history[0].train_acc, abs=3 / len(digits_data.retain))
         assert trained.seconds > 0 and not trained.model.training and trained.device == "cpu"
-    other = predict_logits(train_model(QUICK, digits, seed=99, architecture="small_cnn", progress=False).model, digits.test)
-    assert np.abs(predict_logits(stacked[0].model, digits.test) - other).max() > 0.3
+    other = predict_logits(train_model(QUICK, digits_data, seed=99, architecture="small_cnn", progress=False).model, digits_data.test)
+    assert np.abs(predict_logits(stacked[0].model, digits_data.test) - other).max() > 0.3
 
 
-def test_best_validation_checkpoint_weights_and_loss_options_match_one_at_a_time(digits):
+def test_best_validation_checkpoint_weights_and_loss_options_match_one_at_a_time(digits_data):
     recipe = dataclasses.replace(QUICK, epochs=3, best_val_from_epoch=1, class_weighted=True, label_smoothing=0.1, optimizer="adam", lr=3e-3, momentum=0.0, nesterov=False)
-    stacked = train_models(recipe, digits, seeds=[1, 2], architecture="small_cnn", progress=False)
+    stacked = train_models(recipe, digits_data, seeds=[1, 2], architecture="small_cnn", progress=False)
     for trained in stacked:
-        alone = train_model(recipe, digits, seed=trained.seed, architecture="small_cnn", progress=False)
+        alone = train_model(recipe, digits_data, seed=trained.seed, architecture="small_cnn", progress=False)
         val = [h.val_acc for h in trained.history]
-        assert val[0] is None and val[1:] == pytest.approx([h.val_acc for h in alone.history][1:], abs=2.5 / len(digits.val))
+        assert val[0] is None and val[1:] == pytest.approx([h.val_acc for h in alone.history][1:], abs=2.5 / len(digits_data.val))
         assert trained.best_epoch == 1 + int(np.argmax(val[1:]))  # the first best epoch from epoch 1 on
-        assert evaluate_model(trained.model, digits).val_acc == pytest.approx(max(val[1:]))  # its weights were kept
+        assert evaluate_model(trained.model, digits_data).val_acc == pytest.approx(max(val[1:]))  # its weights were kept
 
 
-def test_augmented_training_runs_and_gives_each_model_its_own_weights(digits):
+def test_augmented_training_runs_and_gives_each_model_its_own_weights(digits_data):
     recipe = dataclasses.replace(QUICK, augmentation="flip_crop", batch_size=256)
-    first, second = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", progress=False)
+    first, second = train_models(recipe, digits_data, seeds=[0, 1], architecture="small_cnn", progress=False)
     assert _max_difference(first.model, second.model) > 1e-3
-    again = train_models(recipe, digits, seeds=[0], architecture="small_cnn", progress=False)[0]
+    again = train_models(recipe, digits_data, seeds=[0], architecture="small_cnn", progress=False)[0]
     assert _max_difference(first.model, again.model) < 1e-3  # a model depends on its seed, not on its stack-mates
 
 
-def test_train_models_rejects_bad_arguments(digits):
+def test_train_models_rejects_bad_arguments(digits_data):
     with pytest.raises(ValueError, match="empty"):
-        train_models(QUICK, digits, seeds=[], architecture="small_cnn")
+        train_models(QUICK, digits_data, seeds=[], architecture="small_cnn")
     with pytest.raises(ValueError, match="non-negative integers"):
-        train_models(QUICK, digits, seeds=[1.5], architecture="small_cnn")
+        train_models(QUICK, digits_data, seeds=[1.5], architecture="small_cnn")
     with pytest.raises(TypeError, match="list of integers"):
-        train_models(QUICK, digits, seeds=3, architecture="small_cnn")
+        train_models(QUICK, digits_data, seeds=3, architecture="small_cnn")
     with pytest.raises(ValueError, match="batch_models"):
-        train_models(QUICK, digits, seeds=[1], architecture="small_cnn", batch_models=0)
+        train_models(QUICK, digits_data, seeds=[1], architecture="small_cnn", batch_models=0)
     with pytest.raises(ValueError, match="train_on"):
-        train_models(QUICK, digits, seeds=[1], architecture="small_cnn", train_on="forget")
+        train_models(QUICK, digits_data, seeds=[1], architecture="small_cnn", train_on="forget")
 
 
-def test_stacked_evaluation_matches_evaluate_model(digits):
-    models = _models("small_cnn", 1, [0, 1, 2], digits.retain.images[:64])
-    stacked = evaluate_models(models, digits, batch_models=2)
+def test_stacked_evaluation_matches_evaluate_model(digits_data):
+    models = _models("small_cnn", 1, [0, 1, 2], digits_data.retain.images[:64])
+    stacked = evaluate_models(models, digits_data, batch_models=2)
     for model, evaluation in zip(models, stacked):
-        alone = evaluate_model(model, digits)
+        alone = evaluate_model(model, digits_data)
         np.testing.assert_allclose(evaluation.forget_confidences, alone.forget_confidences, rtol=1e-5, atol=1e-4)
         assert evaluation.forget_confidences.dtype == np.float64
         for field in ("retain_acc", "test_acc", "forget_acc", "val_acc"):
             assert getattr(evaluation, field) == pytest.approx(getattr(alone, field)), field
-    assert evaluate_models([], digits) == []
+    assert evaluate_models([], digits_data) == []
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_cuda_stacked_training_is_deterministic_with_bf16_and_channels_last(digits):
+def test_cuda_stacked_training_is_deterministic_with_bf16_and_channels_last(digits_data):
     recipe = dataclasses.replace(QUICK, epochs=3, augmentation="flip_crop")
-    first = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
-    again = train_models(recipe, digits, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
+    first = train_models(recipe, digits_data, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
+    again = train_models(recipe, digits_data, seeds=[0, 1], architecture="small_cnn", device="cuda", progress=False)
     assert next(first[0].model.parameters()).is_cuda and first[0].device.startswith("cuda")
     assert _max_difference(first[0].model, again[0].model) == 0.0
-    evaluations = evaluate_models([trained.model for trained in first], digits, device="cuda")
-    alone = evaluate_model(first[1].model, digits, device="cuda")
+    evaluations = evaluate_models([trained.model for trained in first], digits_data, device="cuda")
+    alone = evaluate_model(first[1].model, digits_data, device="cuda")
     np.testing.assert_allclose(evaluations[1].forget_confidences, alone.forget_confidences, rtol=1e-3, atol=1e-2)
     assert min(evaluation.test_acc for evaluation in evaluations) > 0.5
