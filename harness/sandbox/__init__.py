@@ -30,6 +30,7 @@ _EXPORTS = {
     "weights_sha256": "harness.sandbox.validation",
     "FAILURE_KINDS": "harness.sandbox.protocol",
     "NOT_RUN": "harness.sandbox.protocol",
+    "INVALID_SUBMISSION": "harness.sandbox.protocol",
 }
 
 __all__ = sorted(_EXPORTS)
@@ -53,6 +54,6 @@ if TYPE_CHECKING:
     from harness.sandbox.job import UnlearningJob
     from harness.sandbox.limits import SandboxLimits
     from harness.sandbox.outcomes import RunOutcome, mean_run_seconds
-    from harness.sandbox.protocol import FAILURE_KINDS, NOT_RUN
+    from harness.sandbox.protocol import FAILURE_KINDS, INVALID_SUBMISSION, NOT_RUN
     from harness.sandbox.supervisor import run_submission
     from harness.sandbox.validation import InvalidModel, load_returned_state_dict, weights_sha256
