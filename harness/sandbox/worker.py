@@ -112,6 +112,7 @@ class Worker:
         import torch
 
         from harness.models import build_model
+        from harness.sandbox import contract, import_policy, run_process  # noqa: F401 (imported once, for every run)
         from harness.sandbox.job import read_job
         from harness.sandbox.preload import preload_environment
         from harness.warmup import warm_up
@@ -147,7 +148,13 @@ class Worker:
             os.environ.pop(ENV_TIME_BUDGET, None)
 
     def run_all(self) -> None:
+        import gc
+
         from harness.sandbox.run_process import RunProcess
+
+        # What the worker loaded stays as it is: the garbage collector of a run process would
+        # otherwise touch every object, copying the pages a fork shares.
+        gc.freeze()
 
         seeds = [int(seed) for seed in self.session["seeds"]]
         stop_on_failure = bool(self.session.get("stop_on_failure", True))
