@@ -124,9 +124,9 @@ class Worker:
         torch.set_num_threads(1)
         self.template = build_model(settings["architecture"], settings["num_classes"], settings["in_channels"])
         self.template.load_state_dict(self.job.original_state)
-        if settings["device"] == "cpu":
-            # On a GPU each run process warms up itself: CUDA cannot be initialised before a fork.
-            warm_up(self.template, torch.device("cpu"), self.job.splits["retain"], int(settings["batch_size"]))
+        # On the CPU always (it imports torch._dynamo, seconds, once); on a GPU each run process
+        # warms up there as well, before its release: CUDA cannot be initialised before a fork.
+        warm_up(self.template, torch.device("cpu"), self.job.splits["retain"], int(settings["batch_size"]))
         preload_environment(self.job.submission_entry, self.session.get("environment"))
         self._set_run_environment()
 
