@@ -26,7 +26,7 @@ from harness.results.phase import PhaseResult
 from harness.results.time_rule import charge, per_run_budgets, run_seconds, wall_seconds
 from harness.results.writer import write_phase_results
 from harness.run.settings import RunSettings
-from harness.sandbox.submission_files import submission_sha256
+from harness.sandbox.submission_files import identity_sha256, submission_problem
 from harness.utils.files import atomic_write_text
 
 # Unlearning run k gets seed UNLEARN_SEED_BASE + k: disjoint from the pool's training seeds,
@@ -58,7 +58,11 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         pool = phase_pool(settings, phase, workers)
         data = worker_data(competition, phase, _text(settings.data_dir), _text(settings.cache_dir))
         budgets = per_run_budgets(settings.time_cutoff, pool.reference)
-        outcomes = _run_unlearning(submission, settings, pool, data, work, budgets, workers)
+        refused = submission_problem(submission)
+        if refused is None:
+            outcomes = _run_unlearning(submission, settings, pool, data, work, budgets, workers)
+        else:
+            outcomes = _refused_runs(settings, refused)
         _collect_logs(outcomes, settings.out_dir / LOGS_DIR / phase)
         times = charge(outcomes, pool.reference)
         unlearned = _evaluate_unlearned(outcomes, settings, phase, data, work, workers, times.time_basis)
@@ -75,7 +79,7 @@ def _evaluate_phase(submission: Path, settings: RunSettings, phase: str, all_pha
         unlearn_device=settings.device,
         **asdict(times),
         sandbox=sandbox,
-        submission={"path": str(submission), "name": submission.stem, "sha256": submission_sha256(submission)},
+        submission={"path": str(submission), "name": submission.stem, "sha256": identity_sha256(submission)},
         failure=_submission_failure(outcomes),
         environment=describe_environment(pool.reference.device),
         started_at=started_at,
@@ -151,6 +155,14 @@ def _run_sandbox_chunk(submission: Path, job, work_dir: Path, sandbox: str, limi
     )
 
 
+def _refused_runs(settings: RunSettings, reason: str) -> list:
+    """Every run of a submission the harness refuses to copy or run (see submission_problem)."""
+    from harness.sandbox import INVALID_SUBMISSION, RunOutcome
+
+    return [RunOutcome(seed=UNLEARN_SEED_BASE + index, index=index, status=INVALID_SUBMISSION, message=reason,
+                       backend=settings.sandbox) for index in range(settings.n_models)]
+
+
 def _submission_failure(outcomes: list) -> dict[str, str] | None:
     """The first real failure (runs after it in the same sandbox are "not_run"), as {kind, message}."""
     from harness.sandbox.protocol import NOT_RUN
@@ -212,7 +224,7 @@ def _retrained_row(model) -> OutputsRow:
 def _claim_output_folder(submission: Path, settings: RunSettings) -> None:
     """Refuse to mix the work of different submissions or settings in one output folder."""
     identity = {
-        "submission_sha256": submission_sha256(submission),
+        "submission_sha256": identity_sha256(submission),
         "competition": settings.competition.name,
         "n_models": settings.n_models,
     }

@@ -30,6 +30,7 @@ _EXPORTS = {
     "weights_sha256": "harness.sandbox.validation",
     "FAILURE_KINDS": "harness.sandbox.protocol",
     "NOT_RUN": "harness.sandbox.protocol",
+    "INVALID_SUBMISSION": "harness.sandbox.protocol",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -55,6 +55,8 @@ OUT_OF_MEMORY = "out_of_memory"
 INVALID_MODEL = "invalid_model"
 SANDBOX_VIOLATION = "sandbox_violation"
 CRASHED = "crashed"
+# Decided before any sandbox starts: the submission's files are refused (e.g. a link out of its folder).
+INVALID_SUBMISSION = "invalid_submission"
 FAILURE_KINDS = (
     IMPORT_ERROR,
     MISSING_FUNCTION,
@@ -65,6 +67,7 @@ FAILURE_KINDS = (
     INVALID_MODEL,
     SANDBOX_VIOLATION,
     CRASHED,
+    INVALID_SUBMISSION,
 )
 # Not a failure: the run was never attempted because an earlier run of the job failed.
 NOT_RUN = "not_run"

@@ -89,6 +89,22 @@ def submission_sha256(path: Path) -> str:
     return digest.hexdigest()
 
 
+def submission_problem(path: Path) -> str | None:
+    """Why the harness refuses to run this submission (a link out of its folder, no entry file),
+    or None. A refused submission fails every run with that reason; it is never copied or run."""
+    try:
+        submission_sha256(path)
+    except HarnessError as error:
+        return str(error)
+    return None
+
+
+def identity_sha256(path: Path) -> str:
+    """The submission's content hash, or for a refused one the hash of why it was refused."""
+    problem = submission_problem(path)
+    return submission_sha256(path) if problem is None else hashlib.sha256(b"refused:" + problem.encode()).hexdigest()
+
+
 def _read_plain_file(path: Path) -> bytes:
     """A regular file's bytes, refusing to follow a link that appeared since the walk."""
     descriptor = os.open(path, os.O_RDONLY | os.O_NOFOLLOW)

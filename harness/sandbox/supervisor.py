@@ -71,7 +71,7 @@ from harness.sandbox.validation import InvalidModel, load_returned_state_dict, m
 from harness.sandbox.submission_files import submission_sha256
 
 # What a worker may report for a run; anything else is a protocol violation.
-WORKER_STATUSES = {OK, *protocol.FAILURE_KINDS} - {TIMEOUT}
+WORKER_STATUSES = {OK, *protocol.FAILURE_KINDS} - {TIMEOUT, protocol.INVALID_SUBMISSION}
 TICK_SECONDS = 0.1  # how often limits are checked
 QUOTA_CHECK_SECONDS = 1.0
 LINGER_SECONDS = 10.0  # a sandbox still alive this long after its last run is stopped, a violation

@@ -82,6 +82,7 @@ class Worker:
         import torch
 
         from harness.training.architectures import build_model
+        from harness.sandbox import contract, import_policy, run_process  # noqa: F401 (imported once, for every run)
         from harness.sandbox.job import read_job
         from harness.sandbox.preload import preload_environment
         from harness.training.warmup import warm_up
@@ -93,9 +94,9 @@ class Worker:
         torch.set_num_threads(1)
         self.template = build_model(settings["architecture"], settings["num_classes"], settings["in_channels"])
         self.template.load_state_dict(self.job.original_state)
-        if settings["device"] == "cpu":
-            # On a GPU each run process warms up itself: CUDA cannot be initialised before a fork.
-            warm_up(self.template, torch.device("cpu"), self.job.splits["retain"], int(settings["batch_size"]))
+        # On the CPU always (it imports torch._dynamo, seconds, once); on a GPU each run process
+        # warms up there as well, before its release: CUDA cannot be initialised before a fork.
+        warm_up(self.template, torch.device("cpu"), self.job.splits["retain"], int(settings["batch_size"]))
         preload_environment(self.job.submission_entry, self.session.get("environment"))
         self._set_run_environment()
 
@@ -117,7 +118,13 @@ class Worker:
             os.environ.pop(ENV_TIME_BUDGET, None)
 
     def run_all(self) -> None:
+        import gc
+
         from harness.sandbox.run_process import RunProcess
+
+        # What the worker loaded stays as it is: the garbage collector of a run process would
+        # otherwise touch every object, copying the pages a fork shares.
+        gc.freeze()
 
         seeds = [int(seed) for seed in self.session["seeds"]]
         stop_on_failure = bool(self.session.get("stop_on_failure", True))

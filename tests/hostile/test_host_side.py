@@ -6,6 +6,7 @@ Both under bubblewrap and Docker; without either, skipped, except in CI (CI=true
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import stat
@@ -98,3 +99,24 @@ print([outcome.status for outcome in outcomes], [outcome.message for outcome in 
                             env=environment, cwd=tmp_path, timeout=600)
     assert result.returncode == 0, result.stderr[-3000:]
     assert "['ok', 'ok']" in result.stdout, result.stdout[-3000:]
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_a_refused_submission_still_gets_a_score_json_saying_why(backend, host_secrets, quick_digits, tmp_path):
+    """`run` never copies or runs it: every run fails as invalid_submission, with a one-line reason."""
+    require_backend(backend)
+    from harness.cli import main as cli
+
+    submission = tmp_path / "submission"
+    shutil.copytree(EXAMPLES / "forget_and_repair", submission)
+    (submission / "notes").symlink_to(host_secrets / "private")
+    out = tmp_path / "result"
+    code = cli(["run", str(submission), "--competition", str(quick_digits), "--n-models", "2", "--phase", "public",
+                "--sandbox", backend, "--cache-dir", str(tmp_path / "cache"), "--out", str(out), "--quiet",
+                "--bootstrap", "0", "--no-report"])
+    assert code == 1
+    record = json.loads((out / "score.json").read_text())
+    assert record["status"] == "failed" and record["failure"]["kind"] == "invalid_submission"
+    assert "outside the submission folder" in record["failure"]["reason"] and "\n" not in record["failure"]["reason"]
+    assert stat.S_IMODE((host_secrets / "private").stat().st_mode) == 0o700
+    assert not list(out.glob("work/*/sandbox"))  # no sandbox was started

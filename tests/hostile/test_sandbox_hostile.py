@@ -67,6 +67,7 @@ CONTAINED = [
     ("rewrite_weights_after_return", "ok"),
     ("find_state_left_behind", "ok"),
     ("busy_every_core", "ok"),
+    ("forbidden_system_calls", "sandbox_violation"),
     ("in_place", "ok"),
 ]
 FATAL = [
@@ -149,6 +150,7 @@ def test_contained_failures_explain_themselves(contained):
     for name in ("flood_output_folder", "hide_output_in_unlinked_file", "hide_output_too_deep"):
         assert "No space left on device" in by_name[name].message, by_name[name].message
     assert "Permission denied" in by_name["escape_to_the_worker"].message
+    assert "Operation not permitted" in by_name["forbidden_system_calls"].message
     # The leak detector never fired: every attempt to get out failed.
     assert not any("SandboxLeak" in (outcome.message or "") for outcome in contained["outcomes"])
 

@@ -320,6 +320,30 @@ def escape_to_the_worker(net, retain):
     ])
 
 
+# x86_64 / aarch64 numbers of calls both Docker's default profile and the bwrap filter refuse. (Docker
+# allows ptrace itself, of a run's own processes only; tracing the worker: escape_to_the_worker.)
+FORBIDDEN_CALLS = {
+    "bpf": (321, 280), "perf_event_open": (298, 241), "userfaultfd": (323, 282), "io_uring_setup": (425, 425),
+    "unshare": (272, 97), "mount": (165, 40), "keyctl": (250, 219), "setns": (308, 268),
+}
+
+
+def forbidden_system_calls(net, retain):
+    """Each call the seccomp filter refuses: none may succeed (EPERM, or EACCES/ENOSYS/EINVAL)."""
+    column = 0 if platform.machine() == "x86_64" else 1
+    libc = ctypes.CDLL(None, use_errno=True)
+
+    def attempt(number):
+        def call():
+            if libc.syscall(number, 0, 0, 0, 0, 0) >= 0:
+                return
+            error = ctypes.get_errno()
+            raise OSError(error, os.strerror(error))
+        return call
+
+    every_attempt_fails([(name, attempt(numbers[column])) for name, numbers in FORBIDDEN_CALLS.items()])
+
+
 def busy_every_core(net, retain):
     """Busy-loop on every core of the machine for a second: the sandbox may use only its own."""
     allowed = os.sched_getaffinity(0)
@@ -344,7 +368,7 @@ BEHAVIOURS = {function.__name__: function for function in [
     overwrite_inputs, fork_bomb, allocate_memory, raise_error, call_sys_exit, kill_parent, print_gigabytes,
     wrong_architecture, nan_weights, not_a_module, pickle_instead_of_weights, exit_the_process, shared_memory_hog,
     flood_output_folder, hide_output_in_unlinked_file, hide_output_too_deep, escape_to_the_worker, leave_state_behind,
-    find_state_left_behind, rewrite_weights_after_return, busy_every_core,
+    find_state_left_behind, rewrite_weights_after_return, busy_every_core, forbidden_system_calls,
 ]}
 
 
