@@ -2,7 +2,8 @@
 
 The graph is read from the source (AST), never by importing it, and holds every import: at module
 level, inside functions, under `if TYPE_CHECKING:`, and `importlib.import_module("...")` with a
-literal name. `import a.b` is an edge to `a.b`; `from a.b import c` an edge to `a.b.c` when that is
+literal name, and a package's lazy exports (the `_EXPORTS = {name: "module"}` table that
+harness.utils.lazy loads from on first use). `import a.b` is an edge to `a.b`; `from a.b import c` an edge to `a.b.c` when that is
 a module, else to `a.b` (c is then a name the package defines).
 """
 
@@ -51,6 +52,13 @@ def _imported_names(tree: ast.AST, module: str, is_package: bool) -> list[tuple[
             and isinstance(node.args[0].value, str)
         ):
             found.append((node.args[0].value, None))
+        elif (
+            isinstance(node, ast.Assign)
+            and any(isinstance(target, ast.Name) and target.id == "_EXPORTS" for target in node.targets)
+            and isinstance(node.value, ast.Dict)
+        ):
+            found += [(value.value, None) for value in node.value.values
+                      if isinstance(value, ast.Constant) and isinstance(value.value, str)]
     return found
 
 
@@ -134,6 +142,11 @@ def test_the_graph_sees_the_project():
     graph = import_graph()
     assert "harness.cli" in graph and "scoring" in graph
     assert sum(len(targets) for targets in graph.values()) > 100  # it reads the imports, not nothing
+
+
+def test_lazy_exports_are_edges():
+    graph = import_graph()
+    assert "harness.sandbox.supervisor" in graph["harness.sandbox"]  # harness.sandbox.run_submission, loaded on use
 
 
 def test_no_import_cycles():
